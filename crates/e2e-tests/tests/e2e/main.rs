@@ -1,0 +1,3 @@
+//! End-to-end: uploads over HTTP, through RabbitMQ, into PostgreSQL.
+
+mod foundation;

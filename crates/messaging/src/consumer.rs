@@ -1,0 +1,311 @@
+//! The one consumer loop both workers run.
+//!
+//! Retry policy, in one sentence: a handler's transient failure (or panic)
+//! goes to the queue's wait queue with its attempt number incremented and
+//! comes back after the retry delay, at most `max_retries` times, after which
+//! the message is parked in the dead queue with the reason and the handler is
+//! told so it can mark its job `error`; a message that cannot be parsed, or
+//! names nothing, is parked at once. Every republish is confirmed before the
+//! original is acknowledged, so no message is ever dropped.
+
+use crate::{Backoff, Envelope, Publisher, Topology, broker, headers};
+use foxflow_domain::messages::{Message, QueueKind};
+use futures::StreamExt;
+use futures::future::BoxFuture;
+use lapin::message::Delivery;
+use lapin::options::{BasicAckOptions, BasicConsumeOptions, BasicNackOptions, BasicQosOptions};
+use lapin::types::{FieldTable, ShortString};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use tokio::sync::watch;
+use tokio::task::JoinSet;
+use uuid::Uuid;
+
+/// What a handler decided about one message.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum HandlerOutcome {
+    /// The effect is committed (or was already): acknowledge.
+    Done,
+    /// A transient failure: try again after the retry delay.
+    Retry(String),
+    /// A permanent failure: park it now.
+    Park(String),
+    /// Not started or checkpointed for shutdown: give it back to the queue
+    /// as it is, without counting an attempt.
+    Requeue,
+}
+
+/// One parsed message with what the loop knows about it.
+#[derive(Debug, Clone)]
+pub struct Delivered {
+    pub message: Message,
+    /// 0 for the first delivery, n after n retries.
+    pub attempt: i64,
+    pub redelivered: bool,
+    pub traceparent: Option<String>,
+}
+
+pub trait Handler: Send + Sync + 'static {
+    /// Does the work. Must be idempotent: a message can arrive twice.
+    fn handle(
+        &self,
+        delivered: Delivered,
+        shutdown: watch::Receiver<bool>,
+    ) -> BoxFuture<'static, HandlerOutcome>;
+
+    /// Called once a message is parked, so the job it names can say why.
+    fn parked(&self, message: Message, reason: String) -> BoxFuture<'static, ()>;
+}
+
+#[derive(Debug, Clone)]
+pub struct ConsumerSettings {
+    pub amqp_url: String,
+    pub topology: Topology,
+    pub queue: QueueKind,
+    pub prefetch: u16,
+    pub max_retries: u32,
+    /// Shown in the management console.
+    pub name: String,
+}
+
+/// Consumes until `shutdown` turns true, reconnecting with capped backoff
+/// whenever the broker goes away. `ready` says whether a consumer is live.
+pub async fn run_consumer(
+    settings: ConsumerSettings,
+    handler: Arc<dyn Handler>,
+    ready: Arc<AtomicBool>,
+    mut shutdown: watch::Receiver<bool>,
+) {
+    let publisher = Publisher::new(&settings.amqp_url, &settings.name, settings.topology.clone());
+    let mut backoff = Backoff::default();
+    while !*shutdown.borrow() {
+        match consume_session(
+            &settings,
+            &handler,
+            &publisher,
+            &ready,
+            &mut backoff,
+            shutdown.clone(),
+        )
+        .await
+        {
+            Ok(()) => break,
+            Err(e) => {
+                ready.store(false, Ordering::Relaxed);
+                let delay = backoff.next_delay();
+                tracing::warn!(error = %e, retry_in_ms = delay.as_millis() as u64, queue = settings.queue.as_str(), "consumer lost the broker; reconnecting");
+                tokio::select! {
+                    _ = tokio::time::sleep(delay) => {}
+                    _ = shutdown.changed() => {}
+                }
+            }
+        }
+    }
+    ready.store(false, Ordering::Relaxed);
+}
+
+/// One connection's worth of consuming. Returns Ok on shutdown, Err when
+/// the connection failed.
+async fn consume_session(
+    settings: &ConsumerSettings,
+    handler: &Arc<dyn Handler>,
+    publisher: &Publisher,
+    ready: &AtomicBool,
+    backoff: &mut Backoff,
+    mut shutdown: watch::Receiver<bool>,
+) -> Result<(), lapin::Error> {
+    let connection = broker::connect(&settings.amqp_url, &settings.name).await?;
+    let channel = connection.create_channel().await?;
+    settings.topology.declare(&channel).await?;
+    channel
+        .basic_qos(settings.prefetch, BasicQosOptions::default())
+        .await?;
+    let tag = format!("{}-{}", settings.name, Uuid::new_v4().simple());
+    let mut consumer = channel
+        .basic_consume(
+            ShortString::from(settings.topology.work_queue(settings.queue)),
+            ShortString::from(tag.as_str()),
+            BasicConsumeOptions::default(),
+            FieldTable::default(),
+        )
+        .await?;
+    ready.store(true, Ordering::Relaxed);
+    backoff.reset();
+    tracing::info!(
+        queue = settings.queue.as_str(),
+        prefetch = settings.prefetch,
+        "consuming"
+    );
+
+    let mut in_flight: JoinSet<()> = JoinSet::new();
+    let result = loop {
+        // Bounded: never more deliveries in hand than the prefetch.
+        let can_take = in_flight.len() < usize::from(settings.prefetch);
+        tokio::select! {
+            biased;
+            _ = shutdown.changed() => break Ok(()),
+            Some(_) = in_flight.join_next(), if !in_flight.is_empty() => {}
+            next = consumer.next(), if can_take => match next {
+                Some(Ok(delivery)) => {
+                    let task = process(settings.clone(), handler.clone(), publisher.clone(), delivery, shutdown.clone());
+                    in_flight.spawn(task);
+                }
+                Some(Err(e)) => break Err(e),
+                None => break Err(lapin::Error::from(lapin::ErrorKind::InvalidConnectionState(
+                    lapin::ConnectionState::Closed,
+                ))),
+            },
+        }
+    };
+    ready.store(false, Ordering::Relaxed);
+    // Let the jobs in hand finish or checkpoint (they see the shutdown too).
+    while in_flight.join_next().await.is_some() {}
+    // Deliveries prefetched but not started return to the queue on close.
+    let _ = channel.close(200, ShortString::from("shutdown")).await;
+    let _ = connection.close(200, ShortString::from("shutdown")).await;
+    result
+}
+
+async fn process(
+    settings: ConsumerSettings,
+    handler: Arc<dyn Handler>,
+    publisher: Publisher,
+    delivery: Delivery,
+    shutdown: watch::Receiver<bool>,
+) {
+    let props_headers = delivery.properties.headers().as_ref();
+    let attempt = headers::get_i64(props_headers, headers::ATTEMPT).unwrap_or(0);
+    let traceparent = headers::get_str(props_headers, headers::TRACEPARENT);
+    let message = match Message::from_json(&delivery.data) {
+        Ok(m) if m.routing_key() == settings.queue.as_str() => m,
+        Ok(m) => {
+            let reason = format!(
+                "a `{}` message does not belong on the {} queue",
+                m.routing_key(),
+                settings.queue.as_str()
+            );
+            park(&settings, &publisher, &delivery, attempt, &reason).await;
+            return;
+        }
+        Err(e) => {
+            park(&settings, &publisher, &delivery, attempt, &e.to_string()).await;
+            return;
+        }
+    };
+    let delivered = Delivered {
+        message: message.clone(),
+        attempt,
+        redelivered: delivery.redelivered,
+        traceparent,
+    };
+    // Run the handler in its own task so a panic is caught and counted.
+    let outcome = match tokio::spawn(handler.handle(delivered, shutdown)).await {
+        Ok(o) => o,
+        Err(e) => HandlerOutcome::Retry(format!("the handler panicked: {e}")),
+    };
+    match outcome {
+        HandlerOutcome::Done => ack(&delivery).await,
+        HandlerOutcome::Requeue => {
+            let _ = delivery
+                .acker
+                .nack(BasicNackOptions {
+                    requeue: true,
+                    ..Default::default()
+                })
+                .await;
+        }
+        HandlerOutcome::Park(reason) => {
+            if park(&settings, &publisher, &delivery, attempt, &reason).await {
+                handler.parked(message, reason).await;
+            }
+        }
+        HandlerOutcome::Retry(reason) if attempt < i64::from(settings.max_retries) => {
+            tracing::warn!(%reason, attempt = attempt + 1, max = settings.max_retries, "transient failure; retrying after the delay");
+            let env = republish(
+                &delivery,
+                settings.topology.retry_exchange(),
+                &settings,
+                attempt + 1,
+            )
+            .with_str_header(headers::REASON, &reason);
+            match publisher.publish(&env).await {
+                Ok(()) => ack(&delivery).await,
+                // Could not hand it to the wait queue: give it back instead.
+                Err(e) => {
+                    tracing::warn!(error = %e, "cannot publish the retry; requeueing");
+                    let _ = delivery
+                        .acker
+                        .nack(BasicNackOptions {
+                            requeue: true,
+                            ..Default::default()
+                        })
+                        .await;
+                }
+            }
+        }
+        HandlerOutcome::Retry(reason) => {
+            let reason = format!("gave up after {} retries: {reason}", settings.max_retries);
+            if park(&settings, &publisher, &delivery, attempt, &reason).await {
+                handler.parked(message, reason).await;
+            }
+        }
+    }
+}
+
+fn republish(delivery: &Delivery, exchange: String, settings: &ConsumerSettings, attempt: i64) -> Envelope {
+    let message_id = delivery
+        .properties
+        .message_id()
+        .as_ref()
+        .and_then(|m| Uuid::parse_str(m.as_str()).ok())
+        .unwrap_or_else(Uuid::now_v7);
+    let mut env = Envelope::new(
+        exchange,
+        settings.queue.as_str(),
+        message_id,
+        delivery.data.clone(),
+    );
+    if let Some(h) = delivery.properties.headers() {
+        env.headers = h.clone();
+    }
+    env.with_i64_header(headers::ATTEMPT, attempt)
+}
+
+/// Moves a message to the parking queue with its reason; acks the original
+/// only once the parked copy is confirmed. Returns whether it was parked.
+async fn park(
+    settings: &ConsumerSettings,
+    publisher: &Publisher,
+    delivery: &Delivery,
+    attempt: i64,
+    reason: &str,
+) -> bool {
+    tracing::error!(%reason, queue = settings.queue.as_str(), "parking message");
+    let env = republish(delivery, settings.topology.dead_exchange(), settings, attempt)
+        .with_str_header(headers::REASON, reason);
+    match publisher.publish(&env).await {
+        Ok(()) => {
+            ack(delivery).await;
+            true
+        }
+        Err(e) => {
+            tracing::warn!(error = %e, "cannot park the message; requeueing");
+            let _ = delivery
+                .acker
+                .nack(BasicNackOptions {
+                    requeue: true,
+                    ..Default::default()
+                })
+                .await;
+            false
+        }
+    }
+}
+
+async fn ack(delivery: &Delivery) {
+    // A failed ack (the channel died) means the broker redelivers; handlers
+    // are idempotent, so that is harmless.
+    if let Err(e) = delivery.acker.ack(BasicAckOptions::default()).await {
+        tracing::warn!(error = %e, "ack failed; the message will be redelivered");
+    }
+}

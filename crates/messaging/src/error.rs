@@ -1,0 +1,13 @@
+/// Broker failures. All of them are transient from the caller's point of
+/// view except a topology mismatch, which needs an operator.
+#[derive(Debug, thiserror::Error)]
+pub enum MessagingError {
+    #[error("broker unavailable: {0}")]
+    Unavailable(#[from] lapin::Error),
+    #[error("the broker refused the message (nack)")]
+    Nacked,
+    #[error("the message could not be routed to any queue on `{exchange}` with key `{routing_key}`")]
+    Unroutable { exchange: String, routing_key: String },
+    #[error("the broker did not confirm within {0:?}")]
+    Timeout(std::time::Duration),
+}

@@ -1,0 +1,18 @@
+//! Everything Foxflow says to RabbitMQ: the topology (SPEC §6), a publisher
+//! that waits for confirms, the outbox relay, and the one consumer loop both
+//! workers share (ack-late, retry through wait queues, park what cannot be
+//! done).
+
+mod broker;
+pub mod consumer;
+mod error;
+pub mod headers;
+pub mod publisher;
+pub mod relay;
+pub mod topology;
+
+pub use broker::{Backoff, connect};
+pub use consumer::{ConsumerSettings, Delivered, Handler, HandlerOutcome, run_consumer};
+pub use error::MessagingError;
+pub use publisher::{Envelope, Publisher};
+pub use topology::Topology;

@@ -1,0 +1,19 @@
+//! Foxflow's PostgreSQL layer: the pool, the migrations, the diesel schema and
+//! every query the services run. Functions take a connection, not the pool,
+//! so callers decide what shares a transaction.
+
+pub mod auth;
+pub mod entities;
+mod error;
+pub mod files;
+pub mod jobs;
+pub mod migrate;
+pub mod outbox;
+pub mod pool;
+pub mod schema;
+
+pub use diesel_async::AsyncPgConnection;
+pub use error::StorageError;
+pub use pool::{DbPool, PooledConn, build_pool};
+
+pub type Result<T, E = StorageError> = std::result::Result<T, E>;

@@ -1,0 +1,143 @@
+//! Diesel's view of the tables in `migrations/` (kept by hand; the
+//! migrations are the source of truth and the tests run against them).
+
+diesel::table! {
+    naf_codes (code) {
+        code -> Text,
+        libelle -> Text,
+        libelle_65 -> Nullable<Text>,
+        libelle_40 -> Nullable<Text>,
+        classe_code -> Text,
+        classe_libelle -> Text,
+        groupe_code -> Text,
+        groupe_libelle -> Text,
+        division_code -> Text,
+        division_libelle -> Text,
+        section_code -> Text,
+        section_libelle -> Text,
+    }
+}
+
+diesel::table! {
+    entreprises (id) {
+        id -> Int8,
+        siren -> Bpchar,
+        siret -> Nullable<Bpchar>,
+        nom -> Varchar,
+        nom_commercial -> Nullable<Varchar>,
+        adresse -> Nullable<Varchar>,
+        code_postal -> Nullable<Bpchar>,
+        ville_nom -> Nullable<Varchar>,
+        naf_code -> Nullable<Text>,
+        naf_libelle -> Nullable<Text>,
+        telephone -> Nullable<Varchar>,
+        email_contact -> Nullable<Varchar>,
+        site_web -> Nullable<Varchar>,
+        is_active -> Bool,
+        created_at -> Timestamptz,
+        updated_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
+    users (id) {
+        id -> Uuid,
+        name -> Text,
+        role -> Text,
+        created_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
+    api_tokens (id) {
+        id -> Uuid,
+        user_id -> Uuid,
+        token_hash -> Bytea,
+        created_at -> Timestamptz,
+        last_used_at -> Nullable<Timestamptz>,
+        revoked_at -> Nullable<Timestamptz>,
+    }
+}
+
+diesel::table! {
+    stored_files (id) {
+        id -> Uuid,
+        size_bytes -> Int8,
+        sha256 -> Bytea,
+        created_at -> Timestamptz,
+        purged_at -> Nullable<Timestamptz>,
+    }
+}
+
+diesel::table! {
+    file_chunks (file_id, seq) {
+        file_id -> Uuid,
+        seq -> Int4,
+        data -> Bytea,
+    }
+}
+
+diesel::table! {
+    import_jobs (id) {
+        id -> Uuid,
+        import_type -> Text,
+        status -> Text,
+        file_id -> Nullable<Uuid>,
+        file_name -> Text,
+        file_size -> Int8,
+        file_sha256 -> Text,
+        file_purged_at -> Nullable<Timestamptz>,
+        dry_run -> Bool,
+        generate_ai -> Bool,
+        owner_id -> Nullable<Uuid>,
+        idempotency_key -> Nullable<Text>,
+        total_rows -> Int8,
+        processed_rows -> Int8,
+        created_rows -> Int8,
+        updated_rows -> Int8,
+        unchanged_rows -> Int8,
+        error_rows -> Int8,
+        normalized_values -> Int8,
+        unknown_columns -> Array<Text>,
+        attempts -> Int4,
+        last_error -> Nullable<Text>,
+        checkpoint_row -> Int8,
+        lease_owner -> Nullable<Text>,
+        lease_expires_at -> Nullable<Timestamptz>,
+        created_at -> Timestamptz,
+        started_at -> Nullable<Timestamptz>,
+        completed_at -> Nullable<Timestamptz>,
+        updated_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
+    import_errors (id) {
+        id -> Int8,
+        job_id -> Uuid,
+        row -> Int8,
+        column -> Nullable<Text>,
+        value -> Nullable<Text>,
+        code -> Text,
+        message -> Text,
+        raw -> Nullable<Jsonb>,
+    }
+}
+
+diesel::table! {
+    outbox (id) {
+        id -> Int8,
+        routing_key -> Text,
+        message_id -> Uuid,
+        payload -> Jsonb,
+        traceparent -> Nullable<Text>,
+        created_at -> Timestamptz,
+        sent_at -> Nullable<Timestamptz>,
+        attempts -> Int4,
+        last_error -> Nullable<Text>,
+    }
+}
+
+diesel::joinable!(api_tokens -> users (user_id));
+diesel::joinable!(import_errors -> import_jobs (job_id));
+diesel::allow_tables_to_appear_in_same_query!(users, api_tokens, import_jobs, import_errors);

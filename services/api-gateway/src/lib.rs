@@ -1,0 +1,105 @@
+//! The HTTP API: takes uploads and answers at once, reads jobs back, and
+//! relays the outbox to RabbitMQ.
+
+pub mod auth;
+pub mod error;
+pub mod routes;
+pub mod state;
+pub mod upload;
+pub mod views;
+
+use actix_web::{App, HttpServer, web};
+use foxflow_config::Config;
+use foxflow_messaging::{Publisher, Topology, relay};
+use foxflow_process::Shutdown;
+use state::AppState;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use tokio::sync::Notify;
+use tokio::task::JoinHandle;
+
+/// A started gateway: where it listens and how to wait for it.
+pub struct Running {
+    pub addr: SocketAddr,
+    pub tasks: Vec<JoinHandle<()>>,
+}
+
+/// Builds and starts everything on the current tokio runtime; returns once
+/// the socket is bound. Stops when `shutdown` triggers.
+pub async fn start(config: Config, shutdown: Shutdown) -> anyhow::Result<Running> {
+    let config = Arc::new(config);
+    let pool = foxflow_storage::build_pool(config.database_url(), config.db_pool_size, "api-gateway")?;
+    let topology = Topology::new(
+        &config.namespace,
+        config.import_retry_delay,
+        config.ai_retry_delay,
+    );
+    let publisher = Publisher::new(config.amqp_url(), "api-gateway", topology);
+    let relay_wake = Arc::new(Notify::new());
+    let state = AppState {
+        config: config.clone(),
+        pool: pool.clone(),
+        publisher: publisher.clone(),
+        relay_wake: relay_wake.clone(),
+    };
+
+    let relay_task = tokio::spawn(relay::run_outbox_relay(
+        pool,
+        publisher,
+        relay_wake,
+        shutdown.subscribe(),
+    ));
+
+    let data = web::Data::new(state);
+    let max_json = 64 * 1024;
+    let server = HttpServer::new(move || {
+        App::new()
+            .app_data(data.clone())
+            .app_data(
+                web::JsonConfig::default()
+                    .limit(max_json)
+                    .error_handler(|e, _| error::ApiError::bad_request("invalid_json", e.to_string()).into()),
+            )
+            .app_data(
+                web::QueryConfig::default().error_handler(|e, _| {
+                    error::ApiError::bad_request("invalid_query", e.to_string()).into()
+                }),
+            )
+            .app_data(
+                web::PathConfig::default()
+                    .error_handler(|e, _| error::ApiError::bad_request("invalid_path", e.to_string()).into()),
+            )
+            .wrap(
+                actix_web::middleware::Logger::new("%r %s %Dms")
+                    .exclude("/healthz")
+                    .exclude("/readyz"),
+            )
+            .configure(routes::configure)
+            .default_service(web::to(not_found))
+    })
+    .disable_signals()
+    .shutdown_timeout(10)
+    .bind(config.api_addr)?;
+    let addr = server.addrs().first().copied().unwrap_or(config.api_addr);
+    let server = server.run();
+    let handle = server.handle();
+    let server_task = tokio::spawn(async move {
+        if let Err(e) = server.await {
+            tracing::error!(error = %e, "http server failed");
+        }
+    });
+    let mut rx = shutdown.subscribe();
+    let stopper = tokio::spawn(async move {
+        let _ = rx.wait_for(|s| *s).await;
+        handle.stop(true).await;
+    });
+    tracing::info!(%addr, "api-gateway listening");
+    Ok(Running {
+        addr,
+        tasks: vec![relay_task, server_task, stopper],
+    })
+}
+
+async fn not_found() -> Result<actix_web::HttpResponse, error::ApiError> {
+    Err(error::ApiError::NotFound("route"))
+}

@@ -1,0 +1,30 @@
+pub mod health;
+pub mod imports;
+
+use actix_web::web;
+
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    cfg.service(health::healthz).service(health::readyz).service(
+        web::scope("/api/v1")
+            .service(imports::create)
+            .service(imports::list)
+            .service(imports::get)
+            .service(imports::errors),
+    );
+}
+
+/// `?page=&per_page=` with sane bounds.
+#[derive(Debug, serde::Deserialize)]
+pub struct Paging {
+    pub page: Option<i64>,
+    pub per_page: Option<i64>,
+}
+
+impl Paging {
+    pub fn bounds(&self) -> (i64, i64) {
+        (
+            self.page.unwrap_or(1).max(1),
+            self.per_page.unwrap_or(50).clamp(1, 500),
+        )
+    }
+}

@@ -1,0 +1,15 @@
+use foxflow_config::Config;
+use foxflow_messaging::Publisher;
+use foxflow_storage::DbPool;
+use std::sync::Arc;
+use tokio::sync::Notify;
+
+/// What every handler may use; cloned per worker thread.
+#[derive(Clone)]
+pub struct AppState {
+    pub config: Arc<Config>,
+    pub pool: DbPool,
+    pub publisher: Publisher,
+    /// Wakes the outbox relay right after a job is committed.
+    pub relay_wake: Arc<Notify>,
+}

@@ -1,0 +1,208 @@
+//! Streaming a multipart upload into chunked storage, enforcing the size
+//! limit as bytes arrive: nothing past the limit is ever stored.
+
+use crate::error::ApiError;
+use crate::state::AppState;
+use actix_multipart::Multipart;
+use actix_web::{HttpRequest, web};
+use foxflow_domain::{ImportOptions, ImportType};
+use foxflow_storage::{files, pool};
+use futures::TryStreamExt;
+use sha2::{Digest, Sha256};
+use uuid::Uuid;
+
+/// A stored file and the form fields that came with it.
+pub struct Upload {
+    pub file_id: Uuid,
+    pub file_name: String,
+    pub size: i64,
+    pub sha256_hex: String,
+    pub import_type: ImportType,
+    pub options: ImportOptions,
+}
+
+const MAX_FIELDS: usize = 16;
+const MAX_TEXT_FIELD: usize = 1024;
+
+pub async fn receive(req: &HttpRequest, payload: web::Payload, state: &AppState) -> Result<Upload, ApiError> {
+    let is_multipart = req
+        .headers()
+        .get(actix_web::http::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.to_ascii_lowercase().starts_with("multipart/form-data"));
+    if !is_multipart {
+        return Err(ApiError::UnsupportedMediaType(
+            "send the file as multipart/form-data with fields `file` and `import_type`".into(),
+        ));
+    }
+    let mut multipart = Multipart::new(req.headers(), payload);
+    let mut conn = pool::conn(&state.pool).await?;
+    let mut stored: Option<(Uuid, String, i64, String)> = None;
+    let mut import_type: Option<String> = None;
+    let mut options = ImportOptions::default();
+    let mut fields = 0usize;
+    let limit = state.config.max_import_file_bytes;
+
+    let result: Result<(), ApiError> = async {
+        while let Some(mut field) = multipart.try_next().await.map_err(bad_multipart)? {
+            fields += 1;
+            if fields > MAX_FIELDS {
+                return Err(ApiError::bad_request("too_many_fields", "too many form fields"));
+            }
+            let name = field.name().unwrap_or_default().to_owned();
+            match name.as_str() {
+                "file" => {
+                    if stored.is_some() {
+                        return Err(ApiError::bad_request(
+                            "several_files",
+                            "send exactly one `file` field",
+                        ));
+                    }
+                    let file_name = field
+                        .content_disposition()
+                        .and_then(|cd| cd.get_filename())
+                        .map(sanitize_file_name)
+                        .unwrap_or_default();
+                    let file_id = files::begin_file(&mut conn).await?;
+                    // Registered before any chunk so a failure below cleans it up.
+                    stored = Some((file_id, file_name, 0, String::new()));
+                    let mut hasher = Sha256::new();
+                    let mut size: u64 = 0;
+                    let mut seq = 0i32;
+                    let mut buf: Vec<u8> = Vec::with_capacity(files::CHUNK_BYTES);
+                    while let Some(bytes) = field.try_next().await.map_err(bad_multipart)? {
+                        size += bytes.len() as u64;
+                        if size > limit {
+                            return Err(ApiError::PayloadTooLarge { limit });
+                        }
+                        hasher.update(&bytes);
+                        buf.extend_from_slice(&bytes);
+                        if buf.len() >= files::CHUNK_BYTES {
+                            files::append_chunk(&mut conn, file_id, seq, &buf).await?;
+                            seq += 1;
+                            buf.clear();
+                        }
+                    }
+                    if !buf.is_empty() {
+                        files::append_chunk(&mut conn, file_id, seq, &buf).await?;
+                    }
+                    let digest = hasher.finalize();
+                    files::finish_file(&mut conn, file_id, size as i64, &digest).await?;
+                    if let Some(s) = stored.as_mut() {
+                        s.2 = size as i64;
+                        s.3 = hex::encode(digest);
+                    }
+                }
+                "import_type" | "dry_run" | "generate_ai" => {
+                    let mut text = Vec::new();
+                    while let Some(bytes) = field.try_next().await.map_err(bad_multipart)? {
+                        text.extend_from_slice(&bytes);
+                        if text.len() > MAX_TEXT_FIELD {
+                            return Err(ApiError::bad_request(
+                                "field_too_long",
+                                format!("field `{name}` is too long"),
+                            ));
+                        }
+                    }
+                    let text = String::from_utf8_lossy(&text).trim().to_owned();
+                    match name.as_str() {
+                        "import_type" => import_type = Some(text),
+                        "dry_run" => options.dry_run = parse_flag(&name, &text)?,
+                        _ => options.generate_ai = parse_flag(&name, &text)?,
+                    }
+                }
+                _ => {
+                    // Unknown fields are drained and ignored.
+                    while field.try_next().await.map_err(bad_multipart)?.is_some() {}
+                }
+            }
+        }
+        Ok(())
+    }
+    .await;
+
+    let finish = || -> Result<Upload, ApiError> {
+        result?;
+        let (file_id, file_name, size, sha256_hex) = stored
+            .clone()
+            .ok_or_else(|| ApiError::bad_request("missing_file", "the form has no `file` field"))?;
+        let import_type = import_type
+            .as_deref()
+            .ok_or_else(|| {
+                ApiError::unprocessable("missing_import_type", "the form has no `import_type` field")
+            })?
+            .parse::<ImportType>()
+            .map_err(|e| ApiError::unprocessable("invalid_import_type", e.to_string()))?;
+        check_extension(&file_name)?;
+        Ok(Upload {
+            file_id,
+            file_name,
+            size,
+            sha256_hex,
+            import_type,
+            options,
+        })
+    };
+    let outcome = finish();
+    if let (Err(_), Some((file_id, ..))) = (&outcome, stored) {
+        let _ = files::delete_file(&mut conn, file_id).await;
+    }
+    outcome
+}
+
+fn bad_multipart(e: actix_multipart::MultipartError) -> ApiError {
+    ApiError::bad_request(
+        "invalid_multipart",
+        format!("the multipart body cannot be read: {e}"),
+    )
+}
+
+fn parse_flag(name: &str, v: &str) -> Result<bool, ApiError> {
+    match v.to_ascii_lowercase().as_str() {
+        "" | "false" | "0" | "no" | "off" => Ok(false),
+        "true" | "1" | "yes" | "on" => Ok(true),
+        _ => Err(ApiError::unprocessable(
+            "invalid_flag",
+            format!("`{name}` must be true or false, not `{v}`"),
+        )),
+    }
+}
+
+/// Keeps the last path component and printable characters only: the name is
+/// shown to people, never used as a path.
+pub fn sanitize_file_name(raw: &str) -> String {
+    let base = raw.rsplit(['/', '\\']).next().unwrap_or_default();
+    let cleaned: String = base.chars().filter(|c| !c.is_control()).take(255).collect();
+    let cleaned = cleaned.trim().trim_start_matches('.').to_owned();
+    if cleaned.is_empty() {
+        "upload".to_owned()
+    } else {
+        cleaned
+    }
+}
+
+fn check_extension(file_name: &str) -> Result<(), ApiError> {
+    let ext = file_name
+        .rsplit_once('.')
+        .map(|(_, e)| e.to_ascii_lowercase())
+        .unwrap_or_default();
+    match ext.as_str() {
+        "csv" | "tsv" | "txt" | "xlsx" | "xls" => Ok(()),
+        _ => Err(ApiError::UnsupportedMediaType(format!(
+            "`{file_name}`: only .csv, .tsv, .txt, .xlsx and .xls files are accepted"
+        ))),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn file_names_are_never_paths() {
+        assert_eq!(sanitize_file_name("../../etc/passwd"), "passwd");
+        assert_eq!(sanitize_file_name("C:\\Users\\x\\villes.csv"), "villes.csv");
+        assert_eq!(sanitize_file_name("..\u{0}.csv"), "csv");
+        assert_eq!(sanitize_file_name(""), "upload");
+    }
+}

@@ -1,0 +1,87 @@
+//! The import worker: consumes `{ns}.imports`, streams each file through the
+//! readers and the domain's parsing into set-based writes, and commits every
+//! batch together with the job's progress and checkpoint.
+
+mod handler;
+pub mod metrics;
+mod pipeline;
+mod write;
+
+use foxflow_config::Config;
+use foxflow_domain::messages::QueueKind;
+use foxflow_messaging::{ConsumerSettings, Topology, run_consumer};
+use foxflow_process::{Probes, Shutdown, serve_probes};
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::AtomicBool;
+use tokio::task::JoinHandle;
+
+pub struct Running {
+    /// Where `/metrics`, `/healthz` and `/readyz` answer.
+    pub metrics_addr: Option<SocketAddr>,
+    pub tasks: Vec<JoinHandle<()>>,
+}
+
+/// Starts consuming on the current runtime; stops when `shutdown` triggers,
+/// after the job in hand is finished or checkpointed.
+pub async fn start(config: Config, shutdown: Shutdown) -> anyhow::Result<Running> {
+    let config = Arc::new(config);
+    let pool = foxflow_storage::build_pool(config.database_url(), config.db_pool_size, "import-worker")?;
+    let ready = Arc::new(AtomicBool::new(false));
+    let metrics = metrics::Metrics::new();
+    let metrics_addr = match config.metrics_addr {
+        Some(addr) => {
+            let m = metrics.clone();
+            let probes = Probes {
+                ready: ready.clone(),
+                metrics: Arc::new(move || m.render()),
+            };
+            Some(serve_probes(addr, probes, shutdown.clone()).await?)
+        }
+        None => None,
+    };
+    let worker_id = format!(
+        "import-worker/{}/{}",
+        hostname(),
+        uuid::Uuid::new_v4()
+            .simple()
+            .to_string()
+            .get(..8)
+            .unwrap_or_default()
+    );
+    let handler = Arc::new(handler::ImportHandler::new(
+        pool,
+        config.clone(),
+        worker_id.clone(),
+        metrics,
+    ));
+    let settings = ConsumerSettings {
+        amqp_url: config.amqp_url().to_owned(),
+        topology: Topology::new(
+            &config.namespace,
+            config.import_retry_delay,
+            config.ai_retry_delay,
+        ),
+        queue: QueueKind::Imports,
+        prefetch: config.prefetch,
+        max_retries: config.import_max_retries,
+        name: worker_id,
+    };
+    let consumer = tokio::spawn(run_consumer(settings, handler, ready, shutdown.subscribe()));
+    Ok(Running {
+        metrics_addr,
+        tasks: vec![consumer],
+    })
+}
+
+fn hostname() -> String {
+    std::env::var("HOSTNAME")
+        .ok()
+        .filter(|h| !h.is_empty())
+        .or_else(|| {
+            std::fs::read_to_string("/etc/hostname")
+                .ok()
+                .map(|h| h.trim().to_owned())
+        })
+        .unwrap_or_else(|| "local".to_owned())
+}

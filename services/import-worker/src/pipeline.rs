@@ -1,0 +1,274 @@
+//! One import run: the file is copied from storage to a temporary file, a
+//! blocking thread parses it into batches, and this task writes the batches
+//! while the thread parses the next ones (a bounded pipeline: at most
+//! `QUEUED_BATCHES` parsed batches wait in memory).
+
+use crate::write::{self, Batch, ErrorRow};
+use foxflow_domain::ImportType;
+use foxflow_domain::records::{ColumnMap, Record, ReferenceData};
+use foxflow_sheets::{Limits, SheetRow, detect_format};
+use foxflow_storage::{DbPool, StorageError, files, jobs};
+use std::io::{Read, Seek, SeekFrom, Write};
+use std::time::{Duration, Instant};
+use tokio::sync::{mpsc, watch};
+use uuid::Uuid;
+
+const QUEUED_BATCHES: usize = 2;
+/// A batch is sent when full or when this old, so progress is committed at
+/// least about once a second even on slow rows.
+const BATCH_MAX_AGE: Duration = Duration::from_millis(500);
+
+/// How a run ended, short of a storage failure.
+#[derive(Debug)]
+pub enum RunEnd {
+    Completed,
+    /// The file as a whole cannot be imported; committed rows stay.
+    FileError {
+        code: &'static str,
+        message: String,
+    },
+    /// Shutdown was requested; the checkpoint is committed.
+    Interrupted,
+}
+
+pub struct RunContext {
+    pub pool: DbPool,
+    pub job_id: Uuid,
+    pub file_id: Uuid,
+    pub file_name: String,
+    pub import_type: ImportType,
+    pub dry_run: bool,
+    pub checkpoint_row: u64,
+    pub worker_id: String,
+    pub lease: Duration,
+    pub batch_rows: usize,
+    pub limits: Limits,
+    pub soft_deadline: Instant,
+    pub soft_limit: Duration,
+    pub reference: std::sync::Arc<dyn ReferenceData + Send + Sync>,
+    pub shutdown: watch::Receiver<bool>,
+}
+
+enum Parsed {
+    Start {
+        total_rows: u64,
+        unknown_columns: Vec<String>,
+    },
+    Batch(Batch),
+    Failed {
+        code: &'static str,
+        message: String,
+    },
+}
+
+pub async fn run(ctx: RunContext, metrics: &crate::metrics::Metrics) -> Result<RunEnd, StorageError> {
+    let file = match download(&ctx.pool, ctx.file_id).await? {
+        Some(f) => f,
+        None => {
+            return Ok(RunEnd::FileError {
+                code: "file_purged",
+                message:
+                    "the uploaded file is no longer stored (purged by the retention policy); upload it again"
+                        .into(),
+            });
+        }
+    };
+    let (tx, mut rx) = mpsc::channel::<Parsed>(QUEUED_BATCHES);
+    let parse = ParseJob {
+        file,
+        file_name: ctx.file_name.clone(),
+        import_type: ctx.import_type,
+        checkpoint_row: ctx.checkpoint_row,
+        batch_rows: ctx.batch_rows,
+        limits: ctx.limits.clone(),
+        reference: ctx.reference.clone(),
+    };
+    let parser = tokio::task::spawn_blocking(move || parse.run(&tx));
+
+    let mut conn = foxflow_storage::pool::conn(&ctx.pool).await?;
+    let mut end = RunEnd::Completed;
+    while let Some(msg) = rx.recv().await {
+        match msg {
+            Parsed::Start {
+                total_rows,
+                unknown_columns,
+            } => {
+                jobs::set_file_facts(&mut conn, ctx.job_id, total_rows as i64, &unknown_columns).await?;
+            }
+            Parsed::Failed { code, message } => {
+                end = RunEnd::FileError { code, message };
+                break;
+            }
+            Parsed::Batch(batch) => {
+                let progress = write::commit_batch(&mut conn, &ctx, batch).await?;
+                metrics
+                    .rows
+                    .with_label_values(&["created"])
+                    .inc_by(progress.created as u64);
+                metrics
+                    .rows
+                    .with_label_values(&["updated"])
+                    .inc_by(progress.updated as u64);
+                metrics
+                    .rows
+                    .with_label_values(&["unchanged"])
+                    .inc_by(progress.unchanged as u64);
+                metrics
+                    .rows
+                    .with_label_values(&["error"])
+                    .inc_by(progress.errors as u64);
+                if *ctx.shutdown.borrow() {
+                    end = RunEnd::Interrupted;
+                    break;
+                }
+                if Instant::now() >= ctx.soft_deadline {
+                    end = RunEnd::FileError {
+                        code: "soft_time_limit",
+                        message: format!(
+                            "the import took longer than its soft time limit ({}s) and was stopped; rows committed so far are kept",
+                            ctx.soft_limit.as_secs()
+                        ),
+                    };
+                    break;
+                }
+            }
+        }
+    }
+    // Dropping the receiver stops the parser at its next send.
+    drop(rx);
+    let _ = parser.await;
+    Ok(end)
+}
+
+/// Copies the stored chunks into an anonymous temporary file: constant
+/// memory, and the readers get the `Seek` that XLSX needs. `None` when the
+/// file was purged.
+async fn download(pool: &DbPool, file_id: Uuid) -> Result<Option<std::fs::File>, StorageError> {
+    let mut conn = foxflow_storage::pool::conn(pool).await?;
+    if !files::file_available(&mut conn, file_id).await? {
+        return Ok(None);
+    }
+    let mut file = tempfile::tempfile()
+        .map_err(|e| StorageError::Migration(format!("cannot create a temporary file: {e}")))?;
+    let mut seq = 0;
+    while let Some(chunk) = files::read_chunk(&mut conn, file_id, seq).await? {
+        file.write_all(&chunk)
+            .map_err(|e| StorageError::Migration(format!("cannot write a temporary file: {e}")))?;
+        seq += 1;
+    }
+    Ok(Some(file))
+}
+
+struct ParseJob {
+    file: std::fs::File,
+    file_name: String,
+    import_type: ImportType,
+    checkpoint_row: u64,
+    batch_rows: usize,
+    limits: Limits,
+    reference: std::sync::Arc<dyn ReferenceData + Send + Sync>,
+}
+
+impl ParseJob {
+    fn run(mut self, tx: &mpsc::Sender<Parsed>) {
+        if let Err((code, message)) = self.parse(tx) {
+            let _ = tx.blocking_send(Parsed::Failed { code, message });
+        }
+    }
+
+    fn reopen(&mut self) -> Result<foxflow_sheets::RowReader, (&'static str, String)> {
+        self.file.seek(SeekFrom::Start(0)).map_err(io_err)?;
+        let mut head = Vec::with_capacity(8192);
+        (&self.file).take(8192).read_to_end(&mut head).map_err(io_err)?;
+        let format = detect_format(&head, &self.file_name).map_err(|e| (e.code(), e.to_string()))?;
+        self.file.seek(SeekFrom::Start(0)).map_err(io_err)?;
+        let source = self.file.try_clone().map_err(io_err)?;
+        foxflow_sheets::open(format, Box::new(source), &self.limits).map_err(|e| (e.code(), e.to_string()))
+    }
+
+    fn parse(&mut self, tx: &mpsc::Sender<Parsed>) -> Result<(), (&'static str, String)> {
+        // First pass: the header, the row count and every file-level problem,
+        // before a single row is written (too many rows imports nothing).
+        let mut reader = self.reopen()?;
+        if reader.headers().is_empty() {
+            let _ = tx.blocking_send(Parsed::Start {
+                total_rows: 0,
+                unknown_columns: Vec::new(),
+            });
+            return Ok(());
+        }
+        let columns = ColumnMap::new(self.import_type, reader.headers()).map_err(|e| (e.code, e.message))?;
+        let mut total_rows = 0u64;
+        while let Some(row) = reader.next_row() {
+            row.map_err(|e| (e.code(), e.to_string()))?;
+            total_rows += 1;
+        }
+        let unknown_columns = columns.unknown_columns().to_vec();
+        if tx
+            .blocking_send(Parsed::Start {
+                total_rows,
+                unknown_columns,
+            })
+            .is_err()
+        {
+            return Ok(());
+        }
+
+        // Second pass: parse and batch, resuming after the checkpoint.
+        let mut reader = self.reopen()?;
+        let headers = reader.headers().to_vec();
+        let mut batch = Batch::default();
+        let mut born = Instant::now();
+        while let Some(row) = reader.next_row() {
+            let SheetRow { line, fields } = row.map_err(|e| (e.code(), e.to_string()))?;
+            if line <= self.checkpoint_row {
+                continue;
+            }
+            batch.last_line = line;
+            match columns.parse_row_detailed(&fields, self.reference.as_ref()) {
+                Ok(parsed) => {
+                    batch.normalized += i64::from(parsed.normalized);
+                    match parsed.record {
+                        Record::Skipped(_) => batch.skipped += 1,
+                        record => batch.records.push((line, record)),
+                    }
+                }
+                Err(errors) => batch.errors.push(ErrorRow {
+                    line,
+                    errors,
+                    raw: raw_row(&headers, &fields),
+                }),
+            }
+            if batch.len() >= self.batch_rows || born.elapsed() >= BATCH_MAX_AGE {
+                if tx
+                    .blocking_send(Parsed::Batch(std::mem::take(&mut batch)))
+                    .is_err()
+                {
+                    return Ok(());
+                }
+                born = Instant::now();
+            }
+        }
+        if batch.len() > 0 {
+            let _ = tx.blocking_send(Parsed::Batch(batch));
+        }
+        Ok(())
+    }
+}
+
+fn io_err(e: std::io::Error) -> (&'static str, String) {
+    ("unreadable_file", format!("the stored file cannot be read: {e}"))
+}
+
+/// The original row as `{header: value}`, kept with its errors for the report.
+fn raw_row(headers: &[String], fields: &[String]) -> serde_json::Value {
+    let mut map = serde_json::Map::new();
+    for (i, value) in fields.iter().enumerate() {
+        let key = headers
+            .get(i)
+            .cloned()
+            .unwrap_or_else(|| format!("column_{}", i + 1));
+        map.insert(key, serde_json::Value::String(value.clone()));
+    }
+    serde_json::Value::Object(map)
+}
