@@ -45,6 +45,13 @@ pub struct Delivered {
     pub traceparent: Option<String>,
 }
 
+/// Decides when a message may start: the cluster-wide rate limit of its
+/// queue. `acquire` resolves when the caller may start one job; while it
+/// waits, the delivery stays unacknowledged (at most `prefetch` of them).
+pub trait StartGate: Send + Sync + 'static {
+    fn acquire(&self) -> BoxFuture<'static, ()>;
+}
+
 pub trait Handler: Send + Sync + 'static {
     /// Does the work. Must be idempotent: a message can arrive twice.
     fn handle(
@@ -73,16 +80,14 @@ pub struct ConsumerSettings {
 pub async fn run_consumer(
     settings: ConsumerSettings,
     handler: Arc<dyn Handler>,
+    gate: Option<Arc<dyn StartGate>>,
     ready: Arc<AtomicBool>,
     mut shutdown: watch::Receiver<bool>,
 ) {
     let publisher = Publisher::new(&settings.amqp_url, &settings.name, settings.topology.clone());
     let mut backoff = Backoff::default();
     while !*shutdown.borrow() {
-        match consume_session(
-            &settings,
-            &handler,
-            &publisher,
+        match consume_session(&settings, &handler, &gate, &publisher,
             &ready,
             &mut backoff,
             shutdown.clone(),
@@ -109,6 +114,7 @@ pub async fn run_consumer(
 async fn consume_session(
     settings: &ConsumerSettings,
     handler: &Arc<dyn Handler>,
+    gate: &Option<Arc<dyn StartGate>>,
     publisher: &Publisher,
     ready: &AtomicBool,
     backoff: &mut Backoff,
@@ -147,7 +153,7 @@ async fn consume_session(
             Some(_) = in_flight.join_next(), if !in_flight.is_empty() => {}
             next = consumer.next(), if can_take => match next {
                 Some(Ok(delivery)) => {
-                    let task = process(settings.clone(), handler.clone(), publisher.clone(), delivery, shutdown.clone());
+                    let task = process(settings.clone(), handler.clone(), gate.clone(), publisher.clone(), delivery, shutdown.clone());
                     in_flight.spawn(task);
                 }
                 Some(Err(e)) => break Err(e),
@@ -169,6 +175,7 @@ async fn consume_session(
 async fn process(
     settings: ConsumerSettings,
     handler: Arc<dyn Handler>,
+    gate: Option<Arc<dyn StartGate>>,
     publisher: Publisher,
     delivery: Delivery,
     shutdown: watch::Receiver<bool>,
@@ -192,6 +199,17 @@ async fn process(
             return;
         }
     };
+    if let Some(gate) = gate {
+        let mut rx = shutdown.clone();
+        tokio::select! {
+            _ = gate.acquire() => {}
+            // Not started: back to the queue, no attempt counted.
+            _ = async move { let _ = rx.wait_for(|s| *s).await; } => {
+                let _ = delivery.acker.nack(BasicNackOptions { requeue: true, ..Default::default() }).await;
+                return;
+            }
+        }
+    }
     let delivered = Delivered {
         message: message.clone(),
         attempt,

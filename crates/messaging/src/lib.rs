@@ -12,7 +12,7 @@ pub mod relay;
 pub mod topology;
 
 pub use broker::{Backoff, connect};
-pub use consumer::{ConsumerSettings, Delivered, Handler, HandlerOutcome, run_consumer};
+pub use consumer::{ConsumerSettings, Delivered, Handler, HandlerOutcome, StartGate, run_consumer};
 pub use error::MessagingError;
 pub use publisher::{Envelope, Publisher};
 pub use topology::Topology;

@@ -67,7 +67,7 @@ pub async fn start(config: Config, shutdown: Shutdown) -> anyhow::Result<Running
         max_retries: config.import_max_retries,
         name: worker_id,
     };
-    let consumer = tokio::spawn(run_consumer(settings, handler, ready, shutdown.subscribe()));
+    let consumer = tokio::spawn(run_consumer(settings, handler, None, ready, shutdown.subscribe()));
     Ok(Running {
         metrics_addr,
         tasks: vec![consumer],

@@ -16,6 +16,11 @@ use uuid::Uuid;
 
 const PREVIEW_ERRORS: i64 = 10;
 
+/// Registers this module's routes under `/api/v1`.
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    cfg.service(create).service(list).service(get).service(errors);
+}
+
 /// `POST /api/v1/imports`: stores the file, writes the job and its message
 /// in one transaction, answers 202 at once. The work happens in a worker.
 #[post("/imports")]

@@ -1,16 +1,14 @@
+//! Every route. Each module registers its own services; add a module and
+//! one line here.
+
 pub mod health;
 pub mod imports;
 
 use actix_web::web;
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
-    cfg.service(health::healthz).service(health::readyz).service(
-        web::scope("/api/v1")
-            .service(imports::create)
-            .service(imports::list)
-            .service(imports::get)
-            .service(imports::errors),
-    );
+    cfg.service(health::healthz).service(health::readyz);
+    cfg.service(web::scope("/api/v1").configure(imports::configure));
 }
 
 /// `?page=&per_page=` with sane bounds.
@@ -22,9 +20,6 @@ pub struct Paging {
 
 impl Paging {
     pub fn bounds(&self) -> (i64, i64) {
-        (
-            self.page.unwrap_or(1).max(1),
-            self.per_page.unwrap_or(50).clamp(1, 500),
-        )
+        (self.page.unwrap_or(1).max(1), self.per_page.unwrap_or(50).clamp(1, 500))
     }
 }
