@@ -193,7 +193,7 @@ CREATE TABLE import_errors (
     value    text,
     code     text NOT NULL,
     message  text NOT NULL,
-    raw      jsonb
+    raw      json
 );
 CREATE INDEX import_errors_job_row_idx ON import_errors (job_id, "row");
 

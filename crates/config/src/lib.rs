@@ -107,6 +107,9 @@ pub struct Config {
     pub import_rate_limit: Rate,
     pub ai_rate_limit: Rate,
     pub upload_throttle: Rate,
+    /// `UPLOAD_THROTTLE_EXEMPT_ADMINS` (default `true`): admins' uploads are
+    /// not counted against `UPLOAD_THROTTLE` (bulk reference loads, scripts).
+    pub upload_throttle_exempt_admins: bool,
     pub import_max_retries: u32,
     pub import_retry_delay: Duration,
     pub ai_max_retries: u32,
@@ -117,6 +120,10 @@ pub struct Config {
     pub openai_base_url: Option<String>,
     pub openai_api_key: Option<SecretString>,
     pub openai_model: Option<String>,
+    /// Time allowed to open a connection to the provider.
+    pub openai_connect_timeout: Duration,
+    /// Time allowed for a whole chat-completions call, answer included.
+    pub openai_timeout: Duration,
     pub import_log_retention: Duration,
     pub import_file_retention: Duration,
     pub cleanup_schedule: String,
@@ -142,6 +149,10 @@ impl fmt::Debug for Config {
             .field("import_rate_limit", &self.import_rate_limit.to_string())
             .field("ai_rate_limit", &self.ai_rate_limit.to_string())
             .field("upload_throttle", &self.upload_throttle.to_string())
+            .field(
+                "upload_throttle_exempt_admins",
+                &self.upload_throttle_exempt_admins,
+            )
             .field("ai_provider", &self.ai_provider)
             .finish_non_exhaustive()
     }
@@ -214,6 +225,7 @@ impl Config {
             import_rate_limit: env.parse("IMPORT_RATE_LIMIT", "10/m")?,
             ai_rate_limit: env.parse("AI_RATE_LIMIT", "5/m")?,
             upload_throttle: env.parse("UPLOAD_THROTTLE", "10/h")?,
+            upload_throttle_exempt_admins: env.parse("UPLOAD_THROTTLE_EXEMPT_ADMINS", "true")?,
             import_max_retries: env.parse("IMPORT_MAX_RETRIES", "3")?,
             import_retry_delay: env.duration("IMPORT_RETRY_DELAY", "5s")?,
             ai_max_retries: env.parse("AI_MAX_RETRIES", "2")?,
@@ -224,6 +236,8 @@ impl Config {
             openai_base_url: env.get("OPENAI_BASE_URL").map(str::to_owned),
             openai_api_key: env.get("OPENAI_API_KEY").map(|k| k.to_owned().into()),
             openai_model: env.get("OPENAI_MODEL").map(str::to_owned),
+            openai_connect_timeout: env.duration("OPENAI_CONNECT_TIMEOUT", "5s")?,
+            openai_timeout: env.duration("OPENAI_TIMEOUT", "60s")?,
             import_log_retention: env.duration("IMPORT_LOG_RETENTION", "90d")?,
             import_file_retention: env.duration("IMPORT_FILE_RETENTION", "30d")?,
             cleanup_schedule: env.get("CLEANUP_SCHEDULE").unwrap_or("0 3 * * SUN").to_owned(),
@@ -237,6 +251,19 @@ impl Config {
             return Err(ConfigError {
                 var: "OPENAI_BASE_URL",
                 reason: "required when AI_PROVIDER=openai".into(),
+            });
+        }
+        if config.ai_provider == AiProviderKind::OpenAi && config.openai_model.is_none() {
+            return Err(ConfigError {
+                var: "OPENAI_MODEL",
+                reason: "required when AI_PROVIDER=openai (e.g. gpt-4o-mini, mistral-small-latest, llama3.1)"
+                    .into(),
+            });
+        }
+        if config.openai_timeout.is_zero() || config.openai_connect_timeout.is_zero() {
+            return Err(ConfigError {
+                var: "OPENAI_TIMEOUT/OPENAI_CONNECT_TIMEOUT",
+                reason: "must be more than 0s".into(),
             });
         }
         if config.import_batch_rows == 0 || config.prefetch == 0 {
@@ -328,6 +355,7 @@ mod tests {
         assert_eq!(c.import_rate_limit.to_string(), "10/m");
         assert_eq!(c.ai_rate_limit.to_string(), "5/m");
         assert_eq!(c.upload_throttle.to_string(), "10/h");
+        assert!(c.upload_throttle_exempt_admins);
         assert_eq!(c.import_retry_delay, Duration::from_secs(5));
         assert_eq!(c.ai_retry_delay, Duration::from_secs(60));
         assert_eq!(c.import_soft_time_limit, Duration::from_secs(1800));
@@ -342,6 +370,8 @@ mod tests {
         assert_eq!(e.var, "IMPORT_RATE_LIMIT");
         let e = cfg(&[("FOX_NAMESPACE", "a b")]).err().unwrap();
         assert_eq!(e.var, "FOX_NAMESPACE");
+        let e = cfg(&[("UPLOAD_THROTTLE_EXEMPT_ADMINS", "maybe")]).err().unwrap();
+        assert_eq!(e.var, "UPLOAD_THROTTLE_EXEMPT_ADMINS");
         let e = cfg(&[("AI_PROVIDER", "openai")]).err().unwrap();
         assert_eq!(e.var, "OPENAI_BASE_URL");
     }

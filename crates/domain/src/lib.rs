@@ -5,6 +5,7 @@ pub mod ai_text;
 pub mod headers;
 pub mod job;
 pub mod messages;
+pub mod naf_reference;
 pub mod normalize;
 pub mod records;
 pub mod values;

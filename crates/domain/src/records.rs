@@ -161,9 +161,6 @@ pub enum SkipReason {
     /// A `categories` import of a hierarchical export (WordPress) creates the
     /// top-level terms only; this row has a parent.
     ChildTerm { parent: String },
-    /// A `sous_categories` import of a WordPress term export creates the
-    /// children only; this row has no parent.
-    TopLevelTerm,
 }
 
 impl fmt::Display for SkipReason {
@@ -172,7 +169,6 @@ impl fmt::Display for SkipReason {
             SkipReason::ChildTerm { parent } => {
                 write!(f, "sub-category of `{parent}`: skipped by a categories import")
             }
-            SkipReason::TopLevelTerm => f.write_str("top-level term: skipped by a sous_categories import"),
         }
     }
 }
@@ -783,8 +779,11 @@ impl<'a> RowParser<'a> {
     }
 
     fn sous_categorie(&mut self, ctx: &dyn ReferenceData) -> Option<Record> {
+        // A term export carries the parents beside the children: a top-level
+        // term is the catégorie its children need, so it is imported as one
+        // (a file can then be imported on an empty database).
         if self.map.term_export && self.is_blank(Field::Categorie) {
-            return Some(Record::Skipped(SkipReason::TopLevelTerm));
+            return self.categorie();
         }
         let nom = self.required_text(Field::Nom, limits::NOM);
         let derived_slug = self.derived_slug(nom.as_deref());
@@ -1262,7 +1261,14 @@ mod tests {
         let m = map(ImportType::SousCategories, WP_HEADER);
         assert_eq!(
             parse(&m, WP_ARTISANAT).unwrap().record,
-            Record::Skipped(SkipReason::TopLevelTerm)
+            Record::Categorie(CategorieRecord {
+                nom: "Artisanat d’art".into(),
+                slug: Some(Slug::parse("artisanat-dart").unwrap()),
+                derived_slug: Slug::parse("artisanat-dart").unwrap(),
+                description: None,
+                meta_description: None,
+                ordre: None,
+            })
         );
         let Record::SousCategorie(s) = parse(&m, WP_HAGUENAU).unwrap().record else {
             panic!()

@@ -6,6 +6,10 @@ use foxflow_config::{Config, Process};
 use foxflow_messaging::Topology;
 use foxflow_storage::auth::Role;
 
+mod dlq;
+mod maintenance;
+mod naf;
+
 #[derive(Parser)]
 #[command(name = "foxctl", version, about = "Foxflow administration")]
 struct Cli {
@@ -22,12 +26,43 @@ enum Command {
         #[command(subcommand)]
         command: TokenCommand,
     },
+    /// Dead-letter (parking) queues.
+    Dlq {
+        #[command(subcommand)]
+        command: dlq::DlqCommand,
+    },
+    /// NAF reference data.
+    Naf {
+        #[command(subcommand)]
+        command: NafCommand,
+    },
+    /// Delete import jobs (with their error rows) older than IMPORT_LOG_RETENTION,
+    /// file contents older than IMPORT_FILE_RETENTION, and abandoned uploads.
+    Cleanup {
+        /// Count what would be deleted; change nothing.
+        #[arg(long)]
+        dry_run: bool,
+    },
+    /// Give sous-catégories named like `Activité 43.22A` their official NAF
+    /// label, a unique slug and the description `NAF 43.22A : <label>`.
+    FixSousCategorieNames {
+        /// Print the changes; write nothing.
+        #[arg(long)]
+        dry_run: bool,
+    },
     /// Print the RabbitMQ topology the services declare, as definitions JSON.
     Topology {
         /// Namespace (defaults to FOX_NAMESPACE).
         #[arg(long)]
         namespace: Option<String>,
     },
+}
+
+#[derive(Subcommand)]
+enum NafCommand {
+    /// Load the 732 sous-classes from INSEE's XLS (default: the copy shipped
+    /// in this binary) or the flat CSV; prints what changed.
+    Load { file: Option<std::path::PathBuf> },
 }
 
 #[derive(Subcommand)]
@@ -50,7 +85,7 @@ enum TokenCommand {
 async fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     let config = Config::from_env(Process::Cli)?;
-    foxflow_telemetry::init_for_tests();
+    foxflow_telemetry::init_cli();
     match cli.command {
         Command::Migrate => {
             let url = config.database_url();
@@ -87,6 +122,26 @@ async fn main() -> anyhow::Result<()> {
                     eprintln!("revoked {n} token(s) of {name}");
                 }
             }
+        }
+        Command::Dlq { command } => dlq::run(&config, command).await?,
+        Command::Naf {
+            command: NafCommand::Load { file },
+        } => {
+            let entries = naf::read(file.as_deref())?;
+            let pool = foxflow_storage::build_pool(config.database_url(), 1, "foxctl")?;
+            let mut conn = foxflow_storage::pool::conn(&pool).await?;
+            let c = foxflow_storage::reference::upsert_naf(&mut conn, &entries).await?;
+            eprintln!(
+                "{} sous-classes read: {} created, {} updated, {} unchanged",
+                entries.len(),
+                c.created,
+                c.updated,
+                entries.len() as i64 - c.created - c.updated
+            );
+        }
+        Command::Cleanup { dry_run } => maintenance::cleanup(&config, dry_run).await?,
+        Command::FixSousCategorieNames { dry_run } => {
+            maintenance::fix_sous_categorie_names(&config, dry_run).await?
         }
         Command::Topology { namespace } => {
             let ns = namespace.unwrap_or(config.namespace.clone());

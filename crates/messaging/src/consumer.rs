@@ -19,6 +19,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use tokio::sync::watch;
 use tokio::task::JoinSet;
+use tracing::Instrument;
 use uuid::Uuid;
 
 /// What a handler decided about one message.
@@ -87,7 +88,11 @@ pub async fn run_consumer(
     let publisher = Publisher::new(&settings.amqp_url, &settings.name, settings.topology.clone());
     let mut backoff = Backoff::default();
     while !*shutdown.borrow() {
-        match consume_session(&settings, &handler, &gate, &publisher,
+        match consume_session(
+            &settings,
+            &handler,
+            &gate,
+            &publisher,
             &ready,
             &mut backoff,
             shutdown.clone(),
@@ -172,6 +177,26 @@ async fn consume_session(
     result
 }
 
+/// Counts a delivery in `foxflow_queue_messages_unacked` for as long as this
+/// process holds it.
+struct Held(prometheus::IntGauge);
+
+impl Held {
+    fn new(queue: &str) -> Held {
+        let gauge = foxflow_telemetry::metrics::queue_unacked().with_label_values(&[queue]);
+        gauge.inc();
+        Held(gauge)
+    }
+}
+
+impl Drop for Held {
+    fn drop(&mut self) {
+        self.0.dec();
+    }
+}
+
+/// One delivery, in a consumer span that continues the publisher's trace
+/// (the `traceparent` header), so the handler's spans join the upload's.
 async fn process(
     settings: ConsumerSettings,
     handler: Arc<dyn Handler>,
@@ -180,9 +205,47 @@ async fn process(
     delivery: Delivery,
     shutdown: watch::Receiver<bool>,
 ) {
+    let queue = settings.topology.work_queue(settings.queue);
+    let _held = Held::new(&queue);
+    let props_headers = delivery.properties.headers().as_ref();
+    let traceparent = headers::get_str(props_headers, headers::TRACEPARENT);
+    let span = tracing::info_span!(
+        "consume",
+        otel.name = %format!("{queue} process"),
+        otel.kind = "consumer",
+        messaging.system = "rabbitmq",
+        messaging.destination.name = %queue,
+        messaging.message.id = delivery.properties.message_id().as_ref().map(|m| m.as_str()).unwrap_or_default(),
+        trace_id = tracing::field::Empty,
+    );
+    foxflow_telemetry::set_parent_from_traceparent(&span, traceparent.as_deref());
+    if let Some(id) = foxflow_telemetry::trace_id_of(&span) {
+        span.record("trace_id", id);
+    }
+    process_delivery(
+        settings,
+        handler,
+        gate,
+        publisher,
+        delivery,
+        traceparent,
+        shutdown,
+    )
+    .instrument(span)
+    .await
+}
+
+async fn process_delivery(
+    settings: ConsumerSettings,
+    handler: Arc<dyn Handler>,
+    gate: Option<Arc<dyn StartGate>>,
+    publisher: Publisher,
+    delivery: Delivery,
+    traceparent: Option<String>,
+    shutdown: watch::Receiver<bool>,
+) {
     let props_headers = delivery.properties.headers().as_ref();
     let attempt = headers::get_i64(props_headers, headers::ATTEMPT).unwrap_or(0);
-    let traceparent = headers::get_str(props_headers, headers::TRACEPARENT);
     let message = match Message::from_json(&delivery.data) {
         Ok(m) if m.routing_key() == settings.queue.as_str() => m,
         Ok(m) => {
@@ -217,13 +280,17 @@ async fn process(
         traceparent,
     };
     // Run the handler in its own task so a panic is caught and counted.
-    let outcome = match tokio::spawn(handler.handle(delivered, shutdown)).await {
+    let outcome = match tokio::spawn(handler.handle(delivered, shutdown).in_current_span()).await {
         Ok(o) => o,
         Err(e) => HandlerOutcome::Retry(format!("the handler panicked: {e}")),
     };
     match outcome {
-        HandlerOutcome::Done => ack(&delivery).await,
+        HandlerOutcome::Done => {
+            count(&settings, "acked");
+            ack(&delivery).await
+        }
         HandlerOutcome::Requeue => {
+            count(&settings, "requeued");
             let _ = delivery
                 .acker
                 .nack(BasicNackOptions {
@@ -247,7 +314,10 @@ async fn process(
             )
             .with_str_header(headers::REASON, &reason);
             match publisher.publish(&env).await {
-                Ok(()) => ack(&delivery).await,
+                Ok(()) => {
+                    count(&settings, "retried");
+                    ack(&delivery).await
+                }
                 // Could not hand it to the wait queue: give it back instead.
                 Err(e) => {
                     tracing::warn!(error = %e, "cannot publish the retry; requeueing");
@@ -303,6 +373,7 @@ async fn park(
         .with_str_header(headers::REASON, reason);
     match publisher.publish(&env).await {
         Ok(()) => {
+            count(settings, "parked");
             ack(delivery).await;
             true
         }
@@ -318,6 +389,12 @@ async fn park(
             false
         }
     }
+}
+
+fn count(settings: &ConsumerSettings, outcome: &str) {
+    foxflow_telemetry::metrics::messages()
+        .with_label_values(&[settings.queue.as_str(), outcome])
+        .inc();
 }
 
 async fn ack(delivery: &Delivery) {

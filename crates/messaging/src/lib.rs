@@ -5,6 +5,8 @@
 
 mod broker;
 pub mod consumer;
+pub mod depth;
+pub mod dlq;
 mod error;
 pub mod headers;
 pub mod publisher;
@@ -13,6 +15,7 @@ pub mod topology;
 
 pub use broker::{Backoff, connect};
 pub use consumer::{ConsumerSettings, Delivered, Handler, HandlerOutcome, StartGate, run_consumer};
+pub use depth::run_depth_sampler;
 pub use error::MessagingError;
 pub use publisher::{Envelope, Publisher};
 pub use topology::Topology;

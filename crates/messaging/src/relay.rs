@@ -8,6 +8,7 @@ use foxflow_storage::{DbPool, StorageError, outbox};
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::{Notify, watch};
+use tracing::Instrument;
 
 const BATCH: i64 = 100;
 /// Rows written by another replica are found at least this often.
@@ -83,10 +84,28 @@ async fn relay_once(pool: &DbPool, publisher: &Publisher) -> Result<usize, Relay
             let body = serde_json::to_vec(&row.payload).expect("json values serialise");
             let mut env = Envelope::new(exchange.clone(), &row.routing_key, row.message_id, body)
                 .with_i64_header(headers::ATTEMPT, 0);
-            if let Some(tp) = &row.traceparent {
-                env = env.with_str_header(headers::TRACEPARENT, tp);
-            }
-            match publisher.publish(&env).await {
+            // A producer span in the request's trace; the consumer continues
+            // from it, so the trace shows how long the message waited here.
+            let span = match &row.traceparent {
+                Some(tp) => {
+                    let span = tracing::info_span!(
+                        "publish",
+                        otel.name = %format!("{exchange} publish"),
+                        otel.kind = "producer",
+                        messaging.system = "rabbitmq",
+                        messaging.destination.name = %exchange,
+                        messaging.rabbitmq.destination.routing_key = %row.routing_key,
+                        messaging.message.id = %row.message_id,
+                    );
+                    foxflow_telemetry::set_parent_from_traceparent(&span, Some(tp));
+                    let tp =
+                        foxflow_telemetry::propagation::traceparent_of(&span).unwrap_or_else(|| tp.clone());
+                    env = env.with_str_header(headers::TRACEPARENT, &tp);
+                    span
+                }
+                None => tracing::Span::none(),
+            };
+            match publisher.publish(&env).instrument(span).await {
                 Ok(()) => sent.push(row.id),
                 Err(e) if sent.is_empty() => return Err(e.into()),
                 Err(e) => {

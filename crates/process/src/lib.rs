@@ -76,7 +76,9 @@ async fn wait_for_signal() {
 pub struct Probes {
     /// Set while the worker can do its job (database and broker reachable).
     pub ready: Arc<AtomicBool>,
-    /// Prometheus text, rendered on demand.
+    /// The service's Prometheus text, rendered on demand; the process-wide
+    /// families of `foxflow_telemetry::metrics` it does not declare itself
+    /// are appended.
     pub metrics: Arc<dyn Fn() -> String + Send + Sync>,
 }
 
@@ -109,8 +111,8 @@ pub async fn serve_probes(
                 "/metrics",
                 web::get().to(|p: web::Data<Probes>| async move {
                     HttpResponse::Ok()
-                        .content_type("text/plain; version=0.0.4")
-                        .body((p.metrics)())
+                        .content_type(foxflow_telemetry::metrics::CONTENT_TYPE)
+                        .body(foxflow_telemetry::metrics::render_with(&(p.metrics)()))
                 }),
             )
     })

@@ -441,3 +441,83 @@ pub async fn errors_page(
         .await?;
     Ok((items, total))
 }
+
+/// Remembers what a job created or updated, for its AI hand-over. Call it
+/// inside the batch's transaction.
+pub async fn record_touched(
+    conn: &mut AsyncPgConnection,
+    job_id: Uuid,
+    touched: &[(&str, i64)],
+) -> Result<()> {
+    use diesel::sql_types::{Array, BigInt, Text};
+    diesel::sql_query(
+        "INSERT INTO import_touched (job_id, target_type, target_id)
+         SELECT $1, t, i FROM UNNEST($2::text[], $3::int8[]) AS x(t, i)
+         ON CONFLICT DO NOTHING",
+    )
+    .bind::<diesel::sql_types::Uuid, _>(job_id)
+    .bind::<Array<Text>, _>(touched.iter().map(|(t, _)| (*t).to_owned()).collect::<Vec<_>>())
+    .bind::<Array<BigInt>, _>(touched.iter().map(|(_, i)| *i).collect::<Vec<_>>())
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+/// Puts a failed or partial job back to `pending` from the start (counts,
+/// checkpoint and error rows cleared) and queues its message, in one
+/// transaction. `Conflict` from any other status.
+pub async fn retry(
+    conn: &mut AsyncPgConnection,
+    job_id: Uuid,
+    traceparent: Option<String>,
+) -> Result<ImportJob> {
+    conn.transaction::<_, StorageError, _>(async |conn| {
+        let job: Option<ImportJob> = diesel::update(import_jobs::table.find(job_id))
+            .filter(import_jobs::status.eq_any([JobStatus::Partial.as_str(), JobStatus::Error.as_str()]))
+            .filter(import_jobs::file_purged_at.is_null())
+            .set((
+                import_jobs::status.eq(JobStatus::Pending.as_str()),
+                import_jobs::total_rows.eq(0i64),
+                import_jobs::processed_rows.eq(0i64),
+                import_jobs::created_rows.eq(0i64),
+                import_jobs::updated_rows.eq(0i64),
+                import_jobs::unchanged_rows.eq(0i64),
+                import_jobs::error_rows.eq(0i64),
+                import_jobs::normalized_values.eq(0i64),
+                import_jobs::checkpoint_row.eq(0i64),
+                import_jobs::attempts.eq(0),
+                import_jobs::last_error.eq(None::<String>),
+                import_jobs::started_at.eq(None::<DateTime<Utc>>),
+                import_jobs::completed_at.eq(None::<DateTime<Utc>>),
+                import_jobs::lease_owner.eq(None::<String>),
+                import_jobs::lease_expires_at.eq(None::<DateTime<Utc>>),
+                import_jobs::updated_at.eq(diesel::dsl::now),
+            ))
+            .returning(ImportJob::as_returning())
+            .get_result(conn)
+            .await
+            .optional()?;
+        let Some(job) = job else {
+            return match get_job(conn, job_id).await? {
+                None => Err(StorageError::NotFound),
+                Some(j) if j.file_purged_at.is_some() => Err(StorageError::Conflict(
+                    "the file of this import was purged; upload it again".into(),
+                )),
+                Some(j) => Err(StorageError::Conflict(format!(
+                    "only an import in `error` or `partial` can be retried; this one is `{}`",
+                    j.status
+                ))),
+            };
+        };
+        diesel::delete(import_errors::table.filter(import_errors::job_id.eq(job_id)))
+            .execute(conn)
+            .await?;
+        diesel::sql_query("DELETE FROM import_touched WHERE job_id = $1")
+            .bind::<diesel::sql_types::Uuid, _>(job_id)
+            .execute(conn)
+            .await?;
+        outbox::enqueue(conn, &Message::import_requested(job_id), traceparent.as_deref()).await?;
+        Ok(job)
+    })
+    .await
+}

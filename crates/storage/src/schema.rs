@@ -120,7 +120,7 @@ diesel::table! {
         value -> Nullable<Text>,
         code -> Text,
         message -> Text,
-        raw -> Nullable<Jsonb>,
+        raw -> Nullable<Json>,
     }
 }
 
@@ -141,3 +141,60 @@ diesel::table! {
 diesel::joinable!(api_tokens -> users (user_id));
 diesel::joinable!(import_errors -> import_jobs (job_id));
 diesel::allow_tables_to_appear_in_same_query!(users, api_tokens, import_jobs, import_errors);
+
+// AI generation (SPEC §8; migrations 000001 and 000020).
+
+diesel::table! {
+    ai_batches (id) {
+        id -> Uuid,
+        target_type -> Text,
+        kinds -> Array<Text>,
+        force -> Bool,
+        import_id -> Nullable<Uuid>,
+        owner_id -> Nullable<Uuid>,
+        total -> Int4,
+        created_at -> Timestamptz,
+        completed_at -> Nullable<Timestamptz>,
+        selection -> Nullable<Jsonb>,
+    }
+}
+
+diesel::table! {
+    ai_tasks (id) {
+        id -> Uuid,
+        batch_id -> Uuid,
+        target_type -> Text,
+        target_id -> Int8,
+        kind -> Text,
+        status -> Text,
+        attempts -> Int4,
+        last_error -> Nullable<Text>,
+        created_at -> Timestamptz,
+        started_at -> Nullable<Timestamptz>,
+        completed_at -> Nullable<Timestamptz>,
+        reason -> Nullable<Text>,
+    }
+}
+
+diesel::table! {
+    ai_generations (id) {
+        id -> Int8,
+        task_id -> Nullable<Uuid>,
+        target_type -> Text,
+        target_id -> Int8,
+        kind -> Text,
+        content -> Text,
+        provider -> Text,
+        model -> Text,
+        prompt_version -> Text,
+        tokens_in -> Nullable<Int4>,
+        tokens_out -> Nullable<Int4>,
+        latency_ms -> Int4,
+        validation -> Text,
+        created_at -> Timestamptz,
+        validation_notes -> Nullable<Text>,
+    }
+}
+
+diesel::joinable!(ai_tasks -> ai_batches (batch_id));
+diesel::allow_tables_to_appear_in_same_query!(ai_batches, ai_tasks, ai_generations);

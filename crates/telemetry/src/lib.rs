@@ -1,40 +1,251 @@
-//! One telemetry init for every Foxflow process: an env filter (`RUST_LOG`,
-//! default `info`), then JSON or human-readable logs.
+//! One telemetry init for every Foxflow process (SPEC §10): an env filter
+//! (`RUST_LOG`, default `info`), JSON or human-readable logs, and an
+//! OpenTelemetry layer whose spans are exported over OTLP/HTTP when
+//! `OTEL_EXPORTER_OTLP_ENDPOINT` is set. The W3C `traceparent` helpers in
+//! [`propagation`] carry a trace from an HTTP request through the outbox and
+//! the broker into a worker; [`metrics`] holds the Prometheus families every
+//! process exposes on `/metrics`; [`testing`] keeps finished spans in memory
+//! so tests can assert on traces.
 
-use tracing_subscriber::EnvFilter;
+pub mod metrics;
+pub mod propagation;
+pub mod testing;
+
+pub use propagation::{current_traceparent, set_parent_from_traceparent, trace_id_of};
+
+use opentelemetry::trace::TracerProvider as _;
+use opentelemetry_sdk::Resource;
+use opentelemetry_sdk::propagation::TraceContextPropagator;
+use opentelemetry_sdk::trace::SdkTracerProvider;
+use std::sync::OnceLock;
+use tracing_subscriber::filter::LevelFilter;
 use tracing_subscriber::layer::SubscriberExt;
 use tracing_subscriber::util::SubscriberInitExt;
+use tracing_subscriber::{EnvFilter, Layer};
 
-/// Installs the global subscriber. Safe to call more than once (tests start
-/// several services in one process): later calls do nothing.
+/// The default filter: our own code at `info`, and the exporter's own
+/// plumbing quiet, so that exporting spans never produces spans or logs that
+/// would themselves be exported.
+const DEFAULT_FILTER: &str = "info,opentelemetry=warn,opentelemetry_sdk=warn,opentelemetry_otlp=warn,hyper=warn,hyper_util=warn,reqwest=warn,h2=warn";
+
+/// The provider of the process, kept so [`shutdown`] can flush it.
+static PROVIDER: OnceLock<SdkTracerProvider> = OnceLock::new();
+
+/// What [`install`] needs to know.
+#[derive(Debug, Clone)]
+pub struct Settings<'a> {
+    /// `service.name` of the exported spans.
+    pub service: &'static str,
+    /// One JSON object per line instead of the compact human format.
+    pub json: bool,
+    /// OTLP/HTTP base URL (`http://collector:4318`); spans are exported only
+    /// when set. `/v1/traces` is appended unless already there.
+    pub otlp_endpoint: Option<&'a str>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum TelemetryError {
+    #[error("cannot build the OTLP exporter for {endpoint}: {reason}")]
+    Exporter { endpoint: String, reason: String },
+}
+
+/// Installs the global subscriber, reading `OTEL_EXPORTER_OTLP_ENDPOINT`
+/// from the environment. Safe to call more than once (tests start several
+/// services in one process): later calls do nothing. Prefer [`install`]
+/// with the value from the process's `Config`.
 pub fn init(service: &'static str, json: bool) {
-    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
-    let registry = tracing_subscriber::registry().with(filter);
-    let result = if json {
-        registry
-            .with(
-                tracing_subscriber::fmt::layer()
-                    .json()
-                    .flatten_event(true)
-                    .with_current_span(true),
-            )
-            .try_init()
-    } else {
-        registry
-            .with(tracing_subscriber::fmt::layer().compact())
-            .try_init()
-    };
-    if result.is_ok() {
-        tracing::info!(service, "telemetry initialised");
+    let endpoint = std::env::var("OTEL_EXPORTER_OTLP_ENDPOINT")
+        .ok()
+        .filter(|e| !e.trim().is_empty());
+    if let Err(e) = install(Settings {
+        service,
+        json,
+        otlp_endpoint: endpoint.as_deref(),
+    }) {
+        // Logs are more useful than no process at all: go on without export.
+        eprintln!("{e}; traces will not be exported");
+        install_subscriber(json, None);
     }
 }
 
-/// For tests: logs only when `RUST_LOG` is set, to the test's captured output.
+/// Installs the global subscriber: filter, logs, OpenTelemetry. Sets the W3C
+/// trace-context propagator (the global default is a no-op). The OpenTelemetry
+/// layer is installed even without an exporter, so that trace ids are made
+/// and propagated (a downstream service may export what this one does not).
+pub fn install(settings: Settings<'_>) -> Result<(), TelemetryError> {
+    opentelemetry::global::set_text_map_propagator(TraceContextPropagator::new());
+    let mut builder = SdkTracerProvider::builder()
+        .with_resource(Resource::builder().with_service_name(settings.service).build());
+    if let Some(endpoint) = settings.otlp_endpoint {
+        builder = builder.with_batch_exporter(otlp_exporter(endpoint)?);
+    }
+    let provider = builder.build();
+    if install_subscriber(settings.json, Some(provider.clone())) {
+        opentelemetry::global::set_tracer_provider(provider.clone());
+        let _ = PROVIDER.set(provider);
+        tracing::info!(
+            service = settings.service,
+            otlp = settings.otlp_endpoint.is_some(),
+            "telemetry initialised"
+        );
+    }
+    Ok(())
+}
+
+fn otlp_exporter(endpoint: &str) -> Result<opentelemetry_otlp::SpanExporter, TelemetryError> {
+    use opentelemetry_otlp::WithExportConfig;
+    let base = endpoint.trim().trim_end_matches('/');
+    let url = if base.ends_with("/v1/traces") {
+        base.to_owned()
+    } else {
+        format!("{base}/v1/traces")
+    };
+    // The default http-proto transport with reqwest's blocking client: the
+    // batch processor exports from its own thread, where an async client
+    // would find no runtime (CRATES.md §1).
+    opentelemetry_otlp::SpanExporter::builder()
+        .with_http()
+        .with_endpoint(url.clone())
+        .build()
+        .map_err(|e| TelemetryError::Exporter {
+            endpoint: url,
+            reason: e.to_string(),
+        })
+}
+
+/// Returns whether this call installed the global subscriber.
+fn install_subscriber(json: bool, provider: Option<SdkTracerProvider>) -> bool {
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(DEFAULT_FILTER));
+    let logs = if json {
+        tracing_subscriber::fmt::layer()
+            .json()
+            .flatten_event(true)
+            .with_current_span(true)
+            // The root span carries `trace_id`: every line of a job then
+            // says which trace to open.
+            .with_span_list(true)
+            .boxed()
+    } else {
+        tracing_subscriber::fmt::layer().compact().boxed()
+    };
+    let otel = provider.map(|p| tracing_opentelemetry::layer().with_tracer(p.tracer("foxflow")));
+    tracing_subscriber::registry()
+        .with(filter)
+        .with(logs)
+        .with(otel)
+        .try_init()
+        .is_ok()
+}
+
+/// Flushes the spans still queued for export; call once before exiting.
+pub fn shutdown() {
+    if let Some(provider) = PROVIDER.get() {
+        if let Err(e) = provider.force_flush() {
+            eprintln!("cannot flush traces: {e}");
+        }
+        let _ = provider.shutdown();
+    }
+}
+
+/// For tests: spans are kept in memory ([`testing::finished_spans`]) so a
+/// test can follow a trace; logs go to the test's captured output only when
+/// `RUST_LOG` is set. Safe to call from every test.
 pub fn init_for_tests() {
-    if std::env::var_os("RUST_LOG").is_some() {
-        let _ = tracing_subscriber::fmt()
-            .with_env_filter(EnvFilter::from_default_env())
-            .with_test_writer()
-            .try_init();
+    static ONCE: OnceLock<()> = OnceLock::new();
+    ONCE.get_or_init(|| {
+        opentelemetry::global::set_text_map_propagator(TraceContextPropagator::new());
+        let provider = SdkTracerProvider::builder()
+            .with_resource(Resource::builder().with_service_name("foxflow-tests").build())
+            .with_simple_exporter(testing::InMemoryExporter)
+            .build();
+        let logs = std::env::var_os("RUST_LOG").is_some().then(|| {
+            tracing_subscriber::fmt::layer()
+                .with_test_writer()
+                .with_filter(EnvFilter::from_default_env())
+        });
+        let otel = tracing_opentelemetry::layer()
+            .with_tracer(provider.tracer("foxflow"))
+            .with_filter(LevelFilter::INFO);
+        if tracing_subscriber::registry()
+            .with(logs)
+            .with(otel)
+            .try_init()
+            .is_ok()
+        {
+            opentelemetry::global::set_tracer_provider(provider.clone());
+            let _ = PROVIDER.set(provider);
+        }
+    });
+}
+
+/// For command-line tools: warnings and errors on stderr (more with
+/// `RUST_LOG`), no spans.
+pub fn init_cli() {
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("warn"));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .compact()
+        .try_init();
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use opentelemetry::trace::Tracer;
+    use std::io::{Read, Write};
+    use std::net::TcpListener;
+
+    /// The exporter really posts protobuf to `<endpoint>/v1/traces`, from
+    /// inside a tokio runtime (where an async client would have no reactor
+    /// on the exporter's thread, CRATES.md §1).
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn otlp_export_posts_protobuf_to_v1_traces() {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap();
+        let server = std::thread::spawn(move || {
+            let (mut sock, _) = listener.accept().unwrap();
+            sock.set_read_timeout(Some(std::time::Duration::from_secs(10)))
+                .unwrap();
+            let mut buf = Vec::new();
+            let mut chunk = [0u8; 4096];
+            // Headers, then as much body as Content-Length says.
+            loop {
+                let n = sock.read(&mut chunk).unwrap();
+                buf.extend_from_slice(&chunk[..n]);
+                if let Some(end) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
+                    let head = String::from_utf8_lossy(&buf[..end]).to_lowercase();
+                    let len = head
+                        .lines()
+                        .find_map(|l| l.strip_prefix("content-length:"))
+                        .and_then(|v| v.trim().parse::<usize>().ok())
+                        .unwrap_or(0);
+                    if buf.len() >= end + 4 + len || n == 0 {
+                        break;
+                    }
+                }
+                if n == 0 {
+                    break;
+                }
+            }
+            sock.write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 0\r\n\r\n")
+                .unwrap();
+            String::from_utf8_lossy(&buf).into_owned()
+        });
+        let exporter = otlp_exporter(&format!("http://{addr}/")).unwrap();
+        let provider = SdkTracerProvider::builder().with_batch_exporter(exporter).build();
+        provider.tracer("test").in_span("exported-span", |_| {});
+        tokio::task::spawn_blocking(move || provider.force_flush())
+            .await
+            .unwrap()
+            .unwrap();
+        let request = server.join().unwrap();
+        assert!(request.starts_with("POST /v1/traces "), "{request}");
+        assert!(
+            request
+                .to_lowercase()
+                .contains("content-type: application/x-protobuf")
+        );
+        assert!(request.contains("exported-span"));
     }
 }

@@ -27,6 +27,8 @@ fn amqp_url() -> String {
 pub struct TestOptions {
     pub api: bool,
     pub import_worker: bool,
+    /// Starts `ai_worker::start` too (off by default: most tests import only).
+    pub ai_worker: bool,
     /// Extra environment for every service (e.g. `MAX_IMPORT_ROWS`).
     pub env: Vec<(String, String)>,
 }
@@ -36,6 +38,7 @@ impl Default for TestOptions {
         TestOptions {
             api: true,
             import_worker: true,
+            ai_worker: false,
             env: Vec::new(),
         }
     }
@@ -50,6 +53,8 @@ pub struct TestApp {
     pub namespace: String,
     pub api_addr: Option<SocketAddr>,
     pub worker_metrics: Option<SocketAddr>,
+    /// The AI worker's `/metrics`, when the test started one.
+    pub ai_worker_metrics: Option<SocketAddr>,
     pub admin_token: String,
     pub client: reqwest::Client,
     env: HashMap<String, String>,
@@ -144,7 +149,14 @@ impl TestApp {
     pub async fn spawn_with(options: TestOptions) -> TestApp {
         foxflow_telemetry::init_for_tests();
         let (database_url, db_name) = create_test_database().await.expect("test database");
-        let namespace = format!("t{}", &Uuid::new_v4().simple().to_string()[..12]);
+        // A test may bring its own namespace (e.g. one it loaded definitions
+        // for); it is deleted with the app all the same.
+        let namespace = options
+            .env
+            .iter()
+            .find(|(k, _)| k == "FOX_NAMESPACE")
+            .map(|(_, v)| v.clone())
+            .unwrap_or_else(|| format!("t{}", &Uuid::new_v4().simple().to_string()[..12]));
         let mut env: HashMap<String, String> = [
             ("DATABASE_URL", database_url.as_str()),
             ("AMQP_URL", amqp_url().as_str()),
@@ -184,6 +196,15 @@ impl TestApp {
             worker_metrics = running.metrics_addr;
             tasks.extend(running.tasks);
         }
+        let mut ai_worker_metrics = None;
+        if options.ai_worker {
+            let config = Config::from_map(Process::AiWorker, &env).expect("ai worker config");
+            let running = ai_worker::start(config, shutdown.clone())
+                .await
+                .expect("ai worker starts");
+            ai_worker_metrics = running.metrics_addr;
+            tasks.extend(running.tasks);
+        }
         let pool = foxflow_storage::build_pool(&database_url, 1, "test").expect("pool");
         let mut conn = foxflow_storage::pool::conn(&pool).await.expect("conn");
         let admin_token =
@@ -196,6 +217,7 @@ impl TestApp {
             namespace,
             api_addr,
             worker_metrics,
+            ai_worker_metrics,
             admin_token,
             client: reqwest::Client::new(),
             env,
@@ -294,6 +316,40 @@ impl TestApp {
             );
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
+    }
+
+    /// Starts one more import worker on this app's database and namespace:
+    /// another replica, as a second process would be. `overrides` change the
+    /// app's environment for this worker alone. It stops with the app.
+    /// Returns where its `/metrics` answers.
+    pub async fn spawn_extra_import_worker(&mut self, overrides: &[(&str, &str)]) -> Option<SocketAddr> {
+        let config =
+            Config::from_map(Process::ImportWorker, &self.env_with(overrides)).expect("worker config");
+        let running = import_worker::start(config, self.shutdown.clone())
+            .await
+            .expect("extra worker starts");
+        self.tasks.extend(running.tasks);
+        running.metrics_addr
+    }
+
+    /// Starts one more API replica on this app's database and namespace,
+    /// with `overrides` applied to its environment; returns its address. It
+    /// stops with the app.
+    pub async fn spawn_extra_api(&mut self, overrides: &[(&str, &str)]) -> SocketAddr {
+        let config = Config::from_map(Process::ApiGateway, &self.env_with(overrides)).expect("api config");
+        let running = api_gateway::start(config, self.shutdown.clone())
+            .await
+            .expect("extra api starts");
+        self.tasks.extend(running.tasks);
+        running.addr
+    }
+
+    fn env_with(&self, overrides: &[(&str, &str)]) -> HashMap<String, String> {
+        let mut env = self.env.clone();
+        for (k, v) in overrides {
+            env.insert((*k).to_owned(), (*v).to_owned());
+        }
+        env
     }
 
     /// The environment the services were started with.

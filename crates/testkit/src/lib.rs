@@ -2,6 +2,7 @@
 //! from a migrated template and a random broker namespace per test, the real
 //! services started in-process on port 0, and helpers that talk HTTP.
 
+pub mod chaos;
 pub mod data;
 mod harness;
 

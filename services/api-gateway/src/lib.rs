@@ -3,6 +3,8 @@
 
 pub mod auth;
 pub mod error;
+pub mod observe;
+mod report;
 pub mod routes;
 pub mod state;
 pub mod upload;
@@ -34,8 +36,10 @@ pub async fn start(config: Config, shutdown: Shutdown) -> anyhow::Result<Running
         config.import_retry_delay,
         config.ai_retry_delay,
     );
-    let publisher = Publisher::new(config.amqp_url(), "api-gateway", topology);
+    let publisher = Publisher::new(config.amqp_url(), "api-gateway", topology.clone());
     let relay_wake = Arc::new(Notify::new());
+    // The rate limiter's series (the upload throttle) are its own collectors.
+    foxflow_ratelimit::register_metrics(foxflow_telemetry::metrics::registry())?;
     let state = AppState {
         config: config.clone(),
         pool: pool.clone(),
@@ -43,6 +47,13 @@ pub async fn start(config: Config, shutdown: Shutdown) -> anyhow::Result<Running
         relay_wake: relay_wake.clone(),
     };
 
+    let depth_task = tokio::spawn(foxflow_messaging::run_depth_sampler(
+        config.amqp_url().to_owned(),
+        topology.clone(),
+        "api-gateway".to_owned(),
+        foxflow_messaging::depth::SAMPLE_EVERY,
+        shutdown.subscribe(),
+    ));
     let relay_task = tokio::spawn(relay::run_outbox_relay(
         pool,
         publisher,
@@ -69,11 +80,7 @@ pub async fn start(config: Config, shutdown: Shutdown) -> anyhow::Result<Running
                 web::PathConfig::default()
                     .error_handler(|e, _| error::ApiError::bad_request("invalid_path", e.to_string()).into()),
             )
-            .wrap(
-                actix_web::middleware::Logger::new("%r %s %Dms")
-                    .exclude("/healthz")
-                    .exclude("/readyz"),
-            )
+            .wrap(actix_web::middleware::from_fn(observe::observe))
             .configure(routes::configure)
             .default_service(web::to(not_found))
     })
@@ -96,7 +103,7 @@ pub async fn start(config: Config, shutdown: Shutdown) -> anyhow::Result<Running
     tracing::info!(%addr, "api-gateway listening");
     Ok(Running {
         addr,
-        tasks: vec![relay_task, server_task, stopper],
+        tasks: vec![relay_task, depth_task, server_task, stopper],
     })
 }
 

@@ -15,6 +15,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio::sync::watch;
+use tracing::Instrument;
 use uuid::Uuid;
 
 /// A lease outlives a few batch commits; a dead worker's job is taken over
@@ -26,28 +27,44 @@ pub struct ImportHandler {
     config: Arc<Config>,
     worker_id: String,
     metrics: Metrics,
+    /// Wakes the outbox relay when a finished import queued AI work.
+    relay_wake: Arc<tokio::sync::Notify>,
 }
 
 impl ImportHandler {
-    pub fn new(pool: DbPool, config: Arc<Config>, worker_id: String, metrics: Metrics) -> Self {
+    pub fn new(
+        pool: DbPool,
+        config: Arc<Config>,
+        worker_id: String,
+        metrics: Metrics,
+        relay_wake: Arc<tokio::sync::Notify>,
+    ) -> Self {
         ImportHandler {
             pool,
             config,
             worker_id,
             metrics,
+            relay_wake,
         }
     }
 
     async fn run(&self, job_id: Uuid, shutdown: watch::Receiver<bool>) -> HandlerOutcome {
         match self.try_run(job_id, shutdown).await {
             Ok(outcome) => outcome,
-            Err(e) if e.is_transient() => HandlerOutcome::Retry(e.to_string()),
             // Our lease was taken over: the job is someone else's now.
             Err(StorageError::Conflict(m)) => {
                 tracing::warn!(%job_id, reason = %m, "lost the job's lease; leaving it to its new holder");
                 HandlerOutcome::Done
             }
-            Err(e) => HandlerOutcome::Retry(e.to_string()),
+            Err(e) => {
+                // Let go of the lease so the retry, on whichever worker, can
+                // claim the job at once; a dead connection cannot release it,
+                // and then the lease expires by itself.
+                if let Ok(mut conn) = foxflow_storage::pool::conn(&self.pool).await {
+                    let _ = jobs::release(&mut conn, job_id, &self.worker_id).await;
+                }
+                HandlerOutcome::Retry(e.to_string())
+            }
         }
     }
 
@@ -113,6 +130,7 @@ impl ImportHandler {
             file_name: job.file_name.clone(),
             import_type,
             dry_run: job.dry_run,
+            generate_ai: job.generate_ai,
             checkpoint_row: job.checkpoint_row.max(0) as u64,
             worker_id: self.worker_id.clone(),
             lease: LEASE,
@@ -149,6 +167,10 @@ impl ImportHandler {
                 jobs::finish(&mut conn, job_id, &self.worker_id, Some((code, &message))).await?
             }
         };
+        if outcome.generate_ai {
+            self.relay_wake.notify_one();
+        }
+        tracing::Span::current().record("job.status", outcome.status.as_str());
         self.metrics
             .jobs
             .with_label_values(&["imports", outcome.status.as_str()])
@@ -191,10 +213,32 @@ impl Handler for ImportHandler {
             config: self.config.clone(),
             worker_id: self.worker_id.clone(),
             metrics: self.metrics.clone(),
+            relay_wake: self.relay_wake.clone(),
         };
         async move {
             match delivered.message {
-                Message::ImportRequested { job_id, .. } => this.run(job_id, shutdown).await,
+                Message::ImportRequested { job_id, .. } => {
+                    let span = tracing::info_span!(
+                        "import_job",
+                        otel.name = "import job",
+                        job.id = %job_id,
+                        job.attempt = delivered.attempt,
+                        job.status = tracing::field::Empty,
+                        trace_id = tracing::field::Empty,
+                    );
+                    // The consumer loop's span already continues the
+                    // message's trace; without one, continue it here.
+                    if tracing::Span::current().is_none() {
+                        foxflow_telemetry::set_parent_from_traceparent(
+                            &span,
+                            delivered.traceparent.as_deref(),
+                        );
+                    }
+                    if let Some(id) = foxflow_telemetry::trace_id_of(&span) {
+                        span.record("trace_id", id);
+                    }
+                    this.run(job_id, shutdown).instrument(span).await
+                }
                 other => HandlerOutcome::Park(format!("unexpected message on the imports queue: {other:?}")),
             }
         }

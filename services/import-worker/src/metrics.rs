@@ -1,10 +1,13 @@
-//! The import worker's Prometheus metrics (SPEC §10).
+//! The import worker's Prometheus metrics (SPEC §10): handles on the
+//! process-wide families of `foxflow_telemetry::metrics`, whose names are
+//! `foxflow_jobs_total{queue,outcome}`, `foxflow_import_rows_total{outcome}`
+//! and `foxflow_job_duration_seconds{queue}`.
 
-use prometheus::{Encoder, HistogramOpts, HistogramVec, IntCounterVec, Opts, Registry, TextEncoder};
+use foxflow_telemetry::metrics;
+use prometheus::{HistogramVec, IntCounterVec};
 
 #[derive(Clone)]
 pub struct Metrics {
-    registry: Registry,
     pub jobs: IntCounterVec,
     pub rows: IntCounterVec,
     pub job_duration: HistogramVec,
@@ -18,42 +21,15 @@ impl Default for Metrics {
 
 impl Metrics {
     pub fn new() -> Self {
-        let registry = Registry::new();
-        let jobs = IntCounterVec::new(
-            Opts::new("foxflow_jobs_total", "Jobs handled, by queue and outcome"),
-            &["queue", "outcome"],
-        )
-        .expect("valid metric");
-        let rows = IntCounterVec::new(
-            Opts::new("foxflow_import_rows_total", "Imported rows, by outcome"),
-            &["outcome"],
-        )
-        .expect("valid metric");
-        let job_duration = HistogramVec::new(
-            HistogramOpts::new("foxflow_job_duration_seconds", "Time from claim to final status").buckets(
-                vec![0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 300.0, 1800.0],
-            ),
-            &["queue"],
-        )
-        .expect("valid metric");
-        for c in [
-            Box::new(jobs.clone()) as Box<dyn prometheus::core::Collector>,
-            Box::new(rows.clone()),
-            Box::new(job_duration.clone()),
-        ] {
-            registry.register(c).expect("metrics registered once");
-        }
         Metrics {
-            registry,
-            jobs,
-            rows,
-            job_duration,
+            jobs: metrics::jobs().clone(),
+            rows: metrics::import_rows().clone(),
+            job_duration: metrics::job_duration().clone(),
         }
     }
 
+    /// Everything the process exposes, these families and the others.
     pub fn render(&self) -> String {
-        let mut buf = Vec::new();
-        let _ = TextEncoder::new().encode(&self.registry.gather(), &mut buf);
-        String::from_utf8(buf).unwrap_or_default()
+        metrics::render()
     }
 }

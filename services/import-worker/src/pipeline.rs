@@ -7,10 +7,12 @@ use crate::write::{self, Batch, ErrorRow};
 use foxflow_domain::ImportType;
 use foxflow_domain::records::{ColumnMap, Record, ReferenceData};
 use foxflow_sheets::{Limits, SheetRow, detect_format};
+use foxflow_storage::entities::ParentCache;
 use foxflow_storage::{DbPool, StorageError, files, jobs};
 use std::io::{Read, Seek, SeekFrom, Write};
 use std::time::{Duration, Instant};
 use tokio::sync::{mpsc, watch};
+use tracing::Instrument;
 use uuid::Uuid;
 
 const QUEUED_BATCHES: usize = 2;
@@ -38,6 +40,7 @@ pub struct RunContext {
     pub file_name: String,
     pub import_type: ImportType,
     pub dry_run: bool,
+    pub generate_ai: bool,
     pub checkpoint_row: u64,
     pub worker_id: String,
     pub lease: Duration,
@@ -87,6 +90,7 @@ pub async fn run(ctx: RunContext, metrics: &crate::metrics::Metrics) -> Result<R
 
     let mut conn = foxflow_storage::pool::conn(&ctx.pool).await?;
     let mut end = RunEnd::Completed;
+    let mut parents = ParentCache::default();
     while let Some(msg) = rx.recv().await {
         match msg {
             Parsed::Start {
@@ -100,7 +104,24 @@ pub async fn run(ctx: RunContext, metrics: &crate::metrics::Metrics) -> Result<R
                 break;
             }
             Parsed::Batch(batch) => {
-                let progress = write::commit_batch(&mut conn, &ctx, batch).await?;
+                // One span per committed batch: the trace of an upload ends
+                // with its database writes.
+                let span = tracing::info_span!(
+                    "batch_commit",
+                    otel.name = "import batch commit",
+                    batch.rows = batch.len(),
+                    batch.last_line = batch.last_line,
+                    rows.created = tracing::field::Empty,
+                    rows.updated = tracing::field::Empty,
+                    rows.errors = tracing::field::Empty,
+                );
+                let progress = write::commit_batch(&mut conn, &ctx, &mut parents, batch)
+                    .instrument(span.clone())
+                    .await?;
+                span.record("rows.created", progress.created);
+                span.record("rows.updated", progress.updated);
+                span.record("rows.errors", progress.errors);
+                drop(span);
                 metrics
                     .rows
                     .with_label_values(&["created"])

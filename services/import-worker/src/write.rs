@@ -4,9 +4,14 @@
 
 use crate::pipeline::RunContext;
 use diesel_async::{AsyncConnection, AsyncPgConnection};
-use foxflow_domain::records::{EntrepriseRecord, Record, RowError};
+use foxflow_domain::records::{
+    CategorieRecord, EntrepriseRecord, Record, RowError, SousCategorieRecord, VilleRecord,
+};
+use foxflow_domain::values::Slug;
 use foxflow_storage::StorageError;
-use foxflow_storage::entities::{self, EntrepriseRow, MergeCounts};
+use foxflow_storage::entities::{
+    self, CategorieRow, EntrepriseRow, MergeCounts, Merged, ParentCache, SousCategorieRow, VilleRow,
+};
 use foxflow_storage::jobs::{self, NewImportError, Progress};
 use std::collections::HashMap;
 use std::hash::Hash;
@@ -41,9 +46,9 @@ impl Batch {
 enum TxError {
     #[error(transparent)]
     Storage(#[from] StorageError),
-    /// Not a failure: unwinds a dry run's writes, carrying what they counted.
+    /// Not a failure: unwinds a dry run's writes.
     #[error("dry run")]
-    DryRun(MergeCounts),
+    DryRun,
 }
 
 impl From<diesel::result::Error> for TxError {
@@ -56,48 +61,61 @@ impl From<diesel::result::Error> for TxError {
 pub async fn commit_batch(
     conn: &mut AsyncPgConnection,
     ctx: &RunContext,
+    parents: &mut ParentCache,
     batch: Batch,
 ) -> Result<Progress, StorageError> {
-    let error_rows = to_error_rows(ctx, &batch.errors);
-    let valid = batch.records.len() as i64;
-    let base = Progress {
-        processed: batch.len() as i64,
-        errors: batch.errors.len() as i64,
-        unchanged: batch.skipped,
-        normalized: batch.normalized,
-        ..Progress::default()
-    };
-    let records = batch.records;
+    let Batch {
+        last_line,
+        records,
+        mut errors,
+        skipped,
+        normalized,
+    } = batch;
+    let processed = (records.len() + errors.len()) as i64 + skipped;
     let result = conn
         .transaction::<_, TxError, _>(async |conn| {
-            let counts = if ctx.dry_run {
+            let merged = if ctx.dry_run {
                 // Same statements, inside a savepoint that is rolled back.
-                match conn
-                    .transaction::<MergeCounts, TxError, _>(async |c| {
-                        Err(TxError::DryRun(merge(c, &records).await?))
+                let mut counted = None;
+                let r = conn
+                    .transaction::<(), TxError, _>(async |c| {
+                        let m = merge(c, &records, parents).await?;
+                        counted = Some(m);
+                        Err(TxError::DryRun)
                     })
-                    .await
-                {
-                    Err(TxError::DryRun(counts)) => counts,
-                    Err(e) => return Err(e),
-                    Ok(counts) => counts,
+                    .await;
+                match (r, counted) {
+                    (Err(TxError::DryRun), Some(m)) => BatchMerge {
+                        touched: Vec::new(),
+                        ..m
+                    },
+                    (Err(e), _) => return Err(e),
+                    (Ok(()), _) => BatchMerge::default(),
                 }
             } else {
-                merge(conn, &records).await?
+                merge(conn, &records, parents).await?
             };
+            errors.extend(merged.late_errors);
+            let error_count = errors.len() as i64;
             let progress = Progress {
-                created: counts.created,
-                updated: counts.updated,
-                unchanged: base.unchanged + valid - counts.created - counts.updated,
-                ..base
+                processed,
+                created: merged.counts.created,
+                updated: merged.counts.updated,
+                unchanged: processed - error_count - merged.counts.created - merged.counts.updated,
+                errors: error_count,
+                normalized,
             };
+            if ctx.generate_ai && !merged.touched.is_empty() {
+                jobs::record_touched(conn, ctx.job_id, &merged.touched).await?;
+            }
+            let error_rows = to_error_rows(ctx, &errors);
             jobs::record_progress(
                 conn,
                 ctx.job_id,
                 &ctx.worker_id,
                 ctx.lease,
                 progress,
-                batch.last_line as i64,
+                last_line as i64,
                 &error_rows,
             )
             .await?;
@@ -107,29 +125,169 @@ pub async fn commit_batch(
     match result {
         Ok(p) => Ok(p),
         Err(TxError::Storage(e)) => Err(e),
-        Err(TxError::DryRun(_)) => unreachable!("the dry-run savepoint is handled inside the transaction"),
+        Err(TxError::DryRun) => unreachable!("the dry-run savepoint is handled inside the transaction"),
     }
 }
 
-/// Merges the batch's records. Rows repeating a key already in the batch go
-/// to a later round, so each row's outcome is what it did to the stored data
-/// when applied in file order (a repeated identical row is `unchanged`).
-async fn merge(conn: &mut AsyncPgConnection, records: &[(u64, Record)]) -> Result<MergeCounts, StorageError> {
-    let entreprises: Vec<&EntrepriseRecord> = records
-        .iter()
-        .filter_map(|(_, r)| match r {
-            Record::Entreprise(e) => Some(e),
-            _ => None,
-        })
-        .collect();
-    let mut total = MergeCounts::default();
-    for round in rounds(&entreprises, |e| e.siren.as_str().to_owned()) {
-        let rows: Vec<EntrepriseRow> = round.into_iter().map(entreprise_row).collect();
-        let c = entities::merge_entreprises(conn, &rows).await?;
-        total.created += c.created;
-        total.updated += c.updated;
+/// What one batch's merge did.
+#[derive(Debug, Default)]
+struct BatchMerge {
+    counts: MergeCounts,
+    /// (target type, id) of what was created or updated, for the AI hand-over.
+    touched: Vec<(&'static str, i64)>,
+    /// Rows that parsed but cannot be written (a sous-catégorie whose
+    /// catégorie does not exist).
+    late_errors: Vec<ErrorRow>,
+}
+
+impl BatchMerge {
+    fn add(&mut self, target: &'static str, merged: &Merged) {
+        let c = merged.counts();
+        self.counts.created += c.created;
+        self.counts.updated += c.updated;
+        self.touched.extend(merged.touched().map(|id| (target, id)));
     }
-    Ok(total)
+}
+
+/// Merges the batch's records, catégories before sous-catégories so a term
+/// export's children find the parents it just created. Rows repeating a key
+/// already in the batch go to a later round, so each row's outcome is what
+/// it did to the stored data when applied in file order (a repeated
+/// identical row is `unchanged`).
+async fn merge(
+    conn: &mut AsyncPgConnection,
+    records: &[(u64, Record)],
+    parents: &mut ParentCache,
+) -> Result<BatchMerge, StorageError> {
+    let mut out = BatchMerge::default();
+
+    let categories: Vec<(u64, &CategorieRecord)> = pick(records, |r| match r {
+        Record::Categorie(c) => Some(c),
+        _ => None,
+    });
+    for round in rounds(&categories, |(_, c)| c.nom.clone()) {
+        let rows: Vec<CategorieRow> = round
+            .iter()
+            .map(|(line, c)| CategorieRow {
+                ord: *line as i64,
+                nom: c.nom.clone(),
+                slug: c.slug.as_ref().map(|s| s.as_str().to_owned()),
+                derived_slug: c.derived_slug.as_str().to_owned(),
+                description: c.description.clone(),
+                meta_description: c.meta_description.clone(),
+                ordre: c.ordre,
+            })
+            .collect();
+        out.add("categorie", &entities::merge_categories(conn, &rows).await?);
+        parents.forget_missing(rows.iter().map(|r| r.nom.as_str()));
+    }
+
+    let sous: Vec<(u64, &SousCategorieRecord)> = pick(records, |r| match r {
+        Record::SousCategorie(c) => Some(c),
+        _ => None,
+    });
+    if !sous.is_empty() {
+        let names: Vec<&str> = sous.iter().map(|(_, s)| s.categorie.as_str()).collect();
+        parents.resolve(conn, &names).await?;
+        let mut known = Vec::with_capacity(sous.len());
+        for (line, s) in sous {
+            match parents.get(&s.categorie) {
+                Some(id) => known.push((line, id, s)),
+                None => out.late_errors.push(ErrorRow {
+                    line,
+                    errors: vec![RowError {
+                        column: Some("categorie".into()),
+                        value: Some(s.categorie.clone()),
+                        code: "unknown_categorie",
+                        message: format!(
+                            "no catégorie is named `{}`: import it first (as `categories`), or add it to this file",
+                            s.categorie
+                        ),
+                    }],
+                    raw: serde_json::json!({"nom": s.nom, "categorie": s.categorie}),
+                }),
+            }
+        }
+        for round in rounds(&known, |(_, id, s)| (*id, s.nom.clone())) {
+            let rows: Vec<SousCategorieRow> = round
+                .iter()
+                .map(|(line, categorie_id, s)| SousCategorieRow {
+                    ord: *line as i64,
+                    categorie_id: *categorie_id,
+                    nom: s.nom.clone(),
+                    slug: s.slug.as_ref().map(|x| x.as_str().to_owned()),
+                    derived_slug: s.derived_slug.as_str().to_owned(),
+                    description: s.description.clone(),
+                    meta_description: s.meta_description.clone(),
+                    mots_cles: s.mots_cles.clone(),
+                    ordre: s.ordre,
+                    naf_codes: s.naf_codes.iter().map(|c| c.as_str().to_owned()).collect(),
+                })
+                .collect();
+            out.add(
+                "sous_categorie",
+                &entities::merge_sous_categories(conn, &rows).await?,
+            );
+        }
+    }
+
+    let villes: Vec<(u64, &VilleRecord)> = pick(records, |r| match r {
+        Record::Ville(v) => Some(v),
+        _ => None,
+    });
+    for round in rounds(&villes, |(_, v)| {
+        (v.nom.clone(), v.code_postal.as_str().to_owned())
+    }) {
+        let rows: Vec<VilleRow> = round
+            .iter()
+            .map(|(line, v)| VilleRow {
+                ord: *line as i64,
+                nom: v.nom.clone(),
+                code_postal: v.code_postal.as_str().to_owned(),
+                slug: v.slug.as_str().to_owned(),
+                departement: v.departement.clone(),
+                departement_from_file: !v.departement_derived,
+                region: v.region.clone(),
+                lat: v.lat,
+                lng: v.lng,
+                population: v.population,
+            })
+            .collect();
+        out.add("ville", &entities::merge_villes(conn, &rows).await?);
+    }
+
+    let entreprises: Vec<(u64, &EntrepriseRecord)> = pick(records, |r| match r {
+        Record::Entreprise(e) => Some(e),
+        _ => None,
+    });
+    for round in rounds(&entreprises, |(_, e)| e.siren.as_str().to_owned()) {
+        let rows: Vec<EntrepriseRow> = round.iter().map(|(_, e)| entreprise_row(e)).collect();
+        let merged = entities::merge_entreprises(conn, &rows).await?;
+        let c = merged.counts();
+        out.counts.created += c.created;
+        out.counts.updated += c.updated;
+        let new_pages = entities::link_pages(conn).await?;
+        // The pages of what changed, and pages that appeared only now.
+        let touched: Vec<i64> = merged.touched().collect();
+        let mut pages = if touched.is_empty() {
+            Vec::new()
+        } else {
+            entities::pages_of(conn, &touched).await?
+        };
+        pages.extend(new_pages);
+        pages.sort_unstable();
+        pages.dedup();
+        out.touched
+            .extend(pages.into_iter().map(|id| ("prolocalisation", id)));
+    }
+    Ok(out)
+}
+
+fn pick<'a, T>(records: &'a [(u64, Record)], f: impl Fn(&'a Record) -> Option<&'a T>) -> Vec<(u64, &'a T)> {
+    records
+        .iter()
+        .filter_map(|(line, r)| f(r).map(|x| (*line, x)))
+        .collect()
 }
 
 /// Splits items into rounds where each key appears at most once, keeping
@@ -150,6 +308,11 @@ fn rounds<T: Copy, K: Eq + Hash>(items: &[T], key: impl Fn(&T) -> K) -> Vec<Vec<
 
 fn entreprise_row(e: &EntrepriseRecord) -> EntrepriseRow {
     EntrepriseRow {
+        ville_slug: e
+            .ville_nom
+            .as_deref()
+            .and_then(|n| Slug::from_name(n).ok())
+            .map(|s| s.value.as_str().to_owned()),
         siren: e.siren.as_str().to_owned(),
         siret: e.siret.as_ref().map(|s| s.as_str().to_owned()),
         nom: e.nom.clone(),

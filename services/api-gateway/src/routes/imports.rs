@@ -9,6 +9,7 @@ use crate::views::{JobView, Page};
 use actix_web::http::header;
 use actix_web::{HttpRequest, HttpResponse, get, post, web};
 use foxflow_domain::{ImportType, JobStatus};
+use foxflow_ratelimit::{ClusterLimiter, Denied};
 use foxflow_storage::auth::Role;
 use foxflow_storage::jobs::{self, ImportJob, JobFilter};
 use foxflow_storage::{AsyncPgConnection, pool};
@@ -18,7 +19,12 @@ const PREVIEW_ERRORS: i64 = 10;
 
 /// Registers this module's routes under `/api/v1`.
 pub fn configure(cfg: &mut web::ServiceConfig) {
-    cfg.service(create).service(list).service(get).service(errors);
+    cfg.service(create)
+        .service(list)
+        .service(get)
+        .service(errors)
+        .service(report)
+        .service(retry);
 }
 
 /// `POST /api/v1/imports`: stores the file, writes the job and its message
@@ -31,6 +37,7 @@ pub async fn create(
     caller: Caller,
 ) -> Result<HttpResponse, ApiError> {
     caller.require(Role::Staff)?;
+    upload_throttle(&state, &caller).await?;
     let idempotency_key = req
         .headers()
         .get("Idempotency-Key")
@@ -60,13 +67,14 @@ pub async fn create(
     };
     let file_id = new.file_id;
     let mut conn = pool::conn(&state.pool).await?;
-    let (job, created) = match jobs::create_job(&mut conn, new, None).await {
-        Ok(r) => r,
-        Err(e) => {
-            let _ = foxflow_storage::files::delete_file(&mut conn, file_id).await;
-            return Err(e.into());
-        }
-    };
+    let (job, created) =
+        match jobs::create_job(&mut conn, new, foxflow_telemetry::current_traceparent()).await {
+            Ok(r) => r,
+            Err(e) => {
+                let _ = foxflow_storage::files::delete_file(&mut conn, file_id).await;
+                return Err(e.into());
+            }
+        };
     if created {
         state.relay_wake.notify_one();
     } else {
@@ -77,6 +85,28 @@ pub async fn create(
     Ok(HttpResponse::Accepted()
         .insert_header((header::LOCATION, location))
         .json(JobView::new(job, Vec::new())))
+}
+
+/// `UPLOAD_THROTTLE`, per user and cluster-wide (SPEC §7), checked before
+/// the body is read so a refused upload stores nothing. 429 with
+/// `Retry-After` when over; 503 when the shared state cannot be read.
+async fn upload_throttle(state: &AppState, caller: &Caller) -> Result<(), ApiError> {
+    if caller.0.role == Role::Admin && state.config.upload_throttle_exempt_admins {
+        return Ok(());
+    }
+    let limiter = ClusterLimiter::new(
+        state.pool.clone(),
+        format!("upload:{}", caller.0.user_id),
+        state.config.upload_throttle,
+    )
+    .with_metric_label("upload");
+    match limiter.check().await {
+        Ok(()) => Ok(()),
+        Err(Denied::Wait(wait)) => Err(ApiError::TooManyRequests {
+            retry_after_s: foxflow_ratelimit::ceil_secs(wait),
+        }),
+        Err(Denied::Unavailable(e)) => Err(e.into()),
+    }
 }
 
 #[derive(Debug, serde::Deserialize)]
@@ -185,4 +215,67 @@ pub async fn errors(
         page,
         per_page,
     }))
+}
+
+/// Error rows in one report at most; past that the report says so.
+const REPORT_MAX_ERRORS: i64 = 100_000;
+
+/// `GET /api/v1/imports/{id}/report.xlsx`.
+#[get("/imports/{id}/report.xlsx")]
+pub async fn report(
+    path: web::Path<String>,
+    state: web::Data<AppState>,
+    caller: Caller,
+) -> Result<HttpResponse, ApiError> {
+    let mut conn = pool::conn(&state.pool).await?;
+    let job = visible_job(&mut conn, &caller, &path).await?;
+    let (error_rows, _) = jobs::errors_page(&mut conn, job.id, 1, REPORT_MAX_ERRORS).await?;
+    drop(conn);
+    let view = JobView::new(job, Vec::new());
+    let file_stem = view
+        .file_name
+        .rsplit_once('.')
+        .map(|(s, _)| s)
+        .unwrap_or(&view.file_name)
+        .to_owned();
+    let id = view.id;
+    let bytes = web::block(move || crate::report::build(&view, &error_rows))
+        .await
+        .map_err(|e| ApiError::Internal(e.into()))?
+        .map_err(|e| ApiError::Internal(e.into()))?;
+    let ascii: String = file_stem
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '-' || c == '_' {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect();
+    Ok(HttpResponse::Ok()
+        .content_type("application/vnd.openxmlformats-officedocument.spreadsheetml.sheet")
+        .insert_header((
+            header::CONTENT_DISPOSITION,
+            format!("attachment; filename=\"rapport-{ascii}-{id}.xlsx\""),
+        ))
+        .body(bytes))
+}
+
+/// `POST /api/v1/imports/{id}/retry`: from `error` or `partial` only (409
+/// otherwise); the job runs again from its first row.
+#[post("/imports/{id}/retry")]
+pub async fn retry(
+    path: web::Path<String>,
+    state: web::Data<AppState>,
+    caller: Caller,
+) -> Result<HttpResponse, ApiError> {
+    caller.require(Role::Staff)?;
+    let mut conn = pool::conn(&state.pool).await?;
+    let job = visible_job(&mut conn, &caller, &path).await?;
+    let job = jobs::retry(&mut conn, job.id, foxflow_telemetry::current_traceparent()).await?;
+    state.relay_wake.notify_one();
+    Ok(HttpResponse::Accepted()
+        .insert_header((header::LOCATION, format!("/api/v1/imports/{}", job.id)))
+        .json(JobView::new(job, Vec::new())))
 }

@@ -1,29 +1,9 @@
-//! Set-based writes of imported entities.
-//!
-//! A batch is staged in a temporary table with one UNNEST per column, then
-//! merged in two statements: an `INSERT … ON CONFLICT DO NOTHING` that
-//! creates the new keys, and an `UPDATE … WHERE (stored) IS DISTINCT FROM
-//! (merged)` that touches only rows whose values change. The database counts
-//! the outcomes; rows neither created nor updated are unchanged. A NULL in the
-//! batch means "absent or empty in the file": `COALESCE(new, stored)` keeps
-//! the stored value (SPEC §4.4). Keys must be unique within one call.
+//! Entreprises, keyed on `siren`, and the pages they link to.
 
+use super::{Ids, Merged};
 use crate::Result;
-use diesel::sql_types::{Array, BigInt, Bool, Nullable, Text};
+use diesel::sql_types::{Array, Bool, Nullable, Text};
 use diesel_async::{AsyncPgConnection, RunQueryDsl, SimpleAsyncConnection};
-
-/// How many rows of a batch were created and updated; the rest are unchanged.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct MergeCounts {
-    pub created: i64,
-    pub updated: i64,
-}
-
-#[derive(diesel::QueryableByName)]
-struct Count {
-    #[diesel(sql_type = BigInt)]
-    n: i64,
-}
 
 /// One entreprise as the import worker hands it over: already parsed and
 /// normalised, `None` for "leave the stored value alone".
@@ -36,6 +16,9 @@ pub struct EntrepriseRow {
     pub adresse: Option<String>,
     pub code_postal: Option<String>,
     pub ville_nom: Option<String>,
+    /// `ville_nom` slugified, to pick the right town among those sharing a
+    /// postal code.
+    pub ville_slug: Option<String>,
     pub naf_code: Option<String>,
     pub naf_libelle: Option<String>,
     pub telephone: Option<String>,
@@ -44,20 +27,20 @@ pub struct EntrepriseRow {
     pub is_active: Option<bool>,
 }
 
-const ENTREPRISE_STAGING: &str = "
+const STAGING: &str = "
 CREATE TEMP TABLE IF NOT EXISTS staging_entreprises (
     siren text PRIMARY KEY, siret text, nom text, nom_commercial text, adresse text, code_postal text,
-    ville_nom text, naf_code text, naf_libelle text, telephone text, email_contact text, site_web text,
-    is_active boolean
+    ville_nom text, ville_slug text, naf_code text, naf_libelle text, telephone text, email_contact text,
+    site_web text, is_active boolean
 ) ON COMMIT DELETE ROWS;
 TRUNCATE staging_entreprises;";
 
-const ENTREPRISE_FILL: &str = "
+const FILL: &str = "
 INSERT INTO staging_entreprises
 SELECT * FROM UNNEST($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[],
-                     $8::text[], $9::text[], $10::text[], $11::text[], $12::text[], $13::boolean[])";
+                     $8::text[], $9::text[], $10::text[], $11::text[], $12::text[], $13::text[], $14::boolean[])";
 
-const ENTREPRISE_INSERT: &str = "
+const INSERT: &str = "
 WITH ins AS (
     INSERT INTO entreprises (siren, siret, nom, nom_commercial, adresse, code_postal, ville_nom, naf_code,
                              naf_libelle, telephone, email_contact, site_web, is_active)
@@ -65,10 +48,10 @@ WITH ins AS (
            telephone, email_contact, site_web, COALESCE(is_active, true)
     FROM staging_entreprises
     ON CONFLICT (siren) DO NOTHING
-    RETURNING 1
-) SELECT count(*) AS n FROM ins";
+    RETURNING id
+) SELECT COALESCE(array_agg(id), '{}') AS ids FROM ins";
 
-const ENTREPRISE_UPDATE: &str = "
+const UPDATE: &str = "
 WITH upd AS (
     UPDATE entreprises e SET
         siret = COALESCE(s.siret, e.siret), nom = COALESCE(s.nom, e.nom),
@@ -89,18 +72,44 @@ WITH upd AS (
            COALESCE(s.naf_libelle, e.naf_libelle), COALESCE(s.telephone, e.telephone),
            COALESCE(s.email_contact, e.email_contact), COALESCE(s.site_web, e.site_web),
            COALESCE(s.is_active, e.is_active))
-    RETURNING 1
-) SELECT count(*) AS n FROM upd";
+    RETURNING e.id
+) SELECT COALESCE(array_agg(id), '{}') AS ids FROM upd";
 
-/// Merges a batch of entreprises keyed on `siren`. Run it inside the
-/// transaction that also records the job's progress.
-pub async fn merge_entreprises(conn: &mut AsyncPgConnection, rows: &[EntrepriseRow]) -> Result<MergeCounts> {
+/// Creates the missing page of every staged entreprise whose NAF code maps
+/// to a sous-catégorie and whose postal code resolves to a town: the town
+/// whose slug matches the entreprise's town name, else the first town with
+/// that postal code. Uses the stored (merged) values, so a page appears as
+/// soon as its three parts exist, whichever file came last.
+const LINK_PAGES: &str = "
+WITH ins AS (
+    INSERT INTO prolocalisations (entreprise_id, sous_categorie_id, ville_id)
+    SELECT e.id, nsc.sous_categorie_id, v.id
+    FROM staging_entreprises s
+    JOIN entreprises e ON e.siren = s.siren
+    JOIN naf_sous_categories nsc ON nsc.naf_code = e.naf_code
+    JOIN LATERAL (
+        SELECT v.id FROM villes v
+        WHERE v.code_postal_principal = e.code_postal
+        ORDER BY (s.ville_slug IS NOT NULL AND v.slug = s.ville_slug || '-' || e.code_postal) DESC, v.id
+        LIMIT 1
+    ) v ON true
+    ON CONFLICT (entreprise_id, sous_categorie_id, ville_id) DO NOTHING
+    RETURNING id
+) SELECT COALESCE(array_agg(id), '{}') AS ids FROM ins";
+
+/// The pages of the given entreprises.
+const PAGES_OF: &str =
+    "SELECT COALESCE(array_agg(id), '{}') AS ids FROM prolocalisations WHERE entreprise_id = ANY($1)";
+
+/// Merges a batch of entreprises keyed on `siren` (unique within the call).
+/// Run it inside the transaction that also records the job's progress.
+pub async fn merge_entreprises(conn: &mut AsyncPgConnection, rows: &[EntrepriseRow]) -> Result<Merged> {
     if rows.is_empty() {
-        return Ok(MergeCounts::default());
+        return Ok(Merged::default());
     }
-    conn.batch_execute(ENTREPRISE_STAGING).await?;
+    conn.batch_execute(STAGING).await?;
     let col = |f: fn(&EntrepriseRow) -> Option<String>| rows.iter().map(f).collect::<Vec<_>>();
-    diesel::sql_query(ENTREPRISE_FILL)
+    diesel::sql_query(FILL)
         .bind::<Array<Text>, _>(rows.iter().map(|r| r.siren.clone()).collect::<Vec<_>>())
         .bind::<Array<Nullable<Text>>, _>(col(|r| r.siret.clone()))
         .bind::<Array<Text>, _>(rows.iter().map(|r| r.nom.clone()).collect::<Vec<_>>())
@@ -108,6 +117,7 @@ pub async fn merge_entreprises(conn: &mut AsyncPgConnection, rows: &[EntrepriseR
         .bind::<Array<Nullable<Text>>, _>(col(|r| r.adresse.clone()))
         .bind::<Array<Nullable<Text>>, _>(col(|r| r.code_postal.clone()))
         .bind::<Array<Nullable<Text>>, _>(col(|r| r.ville_nom.clone()))
+        .bind::<Array<Nullable<Text>>, _>(col(|r| r.ville_slug.clone()))
         .bind::<Array<Nullable<Text>>, _>(col(|r| r.naf_code.clone()))
         .bind::<Array<Nullable<Text>>, _>(col(|r| r.naf_libelle.clone()))
         .bind::<Array<Nullable<Text>>, _>(col(|r| r.telephone.clone()))
@@ -116,23 +126,22 @@ pub async fn merge_entreprises(conn: &mut AsyncPgConnection, rows: &[EntrepriseR
         .bind::<Array<Nullable<Bool>>, _>(rows.iter().map(|r| r.is_active).collect::<Vec<_>>())
         .execute(conn)
         .await?;
-    let created = diesel::sql_query(ENTREPRISE_INSERT)
-        .get_result::<Count>(conn)
-        .await?
-        .n;
-    let updated = diesel::sql_query(ENTREPRISE_UPDATE)
-        .get_result::<Count>(conn)
-        .await?
-        .n;
-    Ok(MergeCounts { created, updated })
+    let created = diesel::sql_query(INSERT).get_result::<Ids>(conn).await?.ids;
+    let updated = diesel::sql_query(UPDATE).get_result::<Ids>(conn).await?.ids;
+    Ok(Merged { created, updated })
 }
 
-/// The NAF reference table as (code, libellé) pairs.
-pub async fn naf_labels(conn: &mut AsyncPgConnection) -> Result<Vec<(String, String)>> {
-    use crate::schema::naf_codes;
-    use diesel::QueryDsl;
-    Ok(naf_codes::table
-        .select((naf_codes::code, naf_codes::libelle))
-        .load(conn)
-        .await?)
+/// Links the entreprises of the last [`merge_entreprises`] call (same
+/// transaction) to their pages; returns the pages created.
+pub async fn link_pages(conn: &mut AsyncPgConnection) -> Result<Vec<i64>> {
+    Ok(diesel::sql_query(LINK_PAGES).get_result::<Ids>(conn).await?.ids)
+}
+
+/// Every page of these entreprises (the pages an import's AI hand-over covers).
+pub async fn pages_of(conn: &mut AsyncPgConnection, entreprise_ids: &[i64]) -> Result<Vec<i64>> {
+    Ok(diesel::sql_query(PAGES_OF)
+        .bind::<Array<diesel::sql_types::BigInt>, _>(entreprise_ids)
+        .get_result::<Ids>(conn)
+        .await?
+        .ids)
 }

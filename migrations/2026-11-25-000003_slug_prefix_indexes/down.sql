@@ -1,0 +1,1 @@
+DROP INDEX IF EXISTS categories_slug_prefix_idx, sous_categories_slug_prefix_idx, villes_slug_prefix_idx;

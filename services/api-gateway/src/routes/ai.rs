@@ -1,0 +1,196 @@
+//! AI generation batches (SPEC §5, §8): ask for texts, follow a batch.
+
+use crate::auth::Caller;
+use crate::error::ApiError;
+use crate::state::AppState;
+use actix_web::http::header;
+use actix_web::{HttpResponse, get, post, web};
+use diesel_async::AsyncConnection;
+use foxflow_domain::JobStatus;
+use foxflow_domain::ai_text::{TargetType, TextKind};
+use foxflow_storage::ai::{self, NewBatch, TargetFilter};
+use foxflow_storage::auth::Role;
+use foxflow_storage::{StorageError, jobs, pool};
+use serde::Deserialize;
+use serde_json::json;
+use uuid::Uuid;
+
+/// Explicit ids per request; more is a job for the filter form.
+const MAX_IDS: usize = 10_000;
+/// Targets one filter may select; narrow the filter beyond that.
+const MAX_FILTERED: i64 = 50_000;
+/// Failed tasks shown with a batch.
+const FAILURES_PREVIEW: i64 = 20;
+
+/// Registers this module's routes under `/api/v1`.
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    cfg.service(create).service(get);
+}
+
+/// `{target, ids? | import_id? | filter?, kinds?, force?}`: exactly one
+/// way of choosing the targets.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CreateBatch {
+    pub target: String,
+    pub ids: Option<Vec<i64>>,
+    pub import_id: Option<Uuid>,
+    pub filter: Option<TargetFilter>,
+    /// Every kind the target has when absent.
+    pub kinds: Option<Vec<String>>,
+    #[serde(default)]
+    pub force: bool,
+}
+
+/// `POST /api/v1/ai/generations`: writes the batch, its tasks and one
+/// message per task in one transaction and answers 202 with the batch.
+#[post("/ai/generations")]
+pub async fn create(
+    body: web::Json<CreateBatch>,
+    state: web::Data<AppState>,
+    caller: Caller,
+) -> Result<HttpResponse, ApiError> {
+    caller.require(Role::Staff)?;
+    let body = body.into_inner();
+    let target: TargetType = body
+        .target
+        .parse()
+        .map_err(|e: foxflow_domain::ai_text::UnknownTarget| {
+            ApiError::unprocessable("invalid_target", e.to_string())
+        })?;
+    let kinds = kinds_for(target, body.kinds.as_deref())?;
+    let mut conn = pool::conn(&state.pool).await?;
+    let (ids, import_id, selection) = match (body.ids, body.import_id, body.filter) {
+        (Some(ids), None, None) => {
+            let mut ids = ids;
+            ids.sort_unstable();
+            ids.dedup();
+            if ids.is_empty() || ids.len() > MAX_IDS {
+                return Err(ApiError::unprocessable(
+                    "invalid_ids",
+                    format!("`ids` must list 1 to {MAX_IDS} ids"),
+                ));
+            }
+            let found = ai::existing_ids(&mut conn, target, &ids).await?;
+            if found.len() != ids.len() {
+                let unknown: Vec<i64> = ids
+                    .iter()
+                    .filter(|i| found.binary_search(i).is_err())
+                    .copied()
+                    .collect();
+                return Err(ApiError::Unprocessable {
+                    code: "unknown_ids",
+                    message: format!("{} of the ids name no {target}", unknown.len()),
+                    details: Some(json!({ "unknown_ids": unknown.iter().take(50).collect::<Vec<_>>() })),
+                });
+            }
+            let selection = json!({ "ids": ids.len() });
+            (ids, None, selection)
+        }
+        (None, Some(import_id), None) => {
+            let job = jobs::get_job(&mut conn, import_id)
+                .await?
+                .filter(|j| caller.owner_filter().is_none_or(|o| j.owner_id == Some(o)))
+                .ok_or(ApiError::NotFound("import"))?;
+            if !matches!(job.status(), JobStatus::Success | JobStatus::Partial) {
+                return Err(ApiError::Conflict(format!(
+                    "import {import_id} is `{}`; texts can be generated once it has imported rows",
+                    job.status
+                )));
+            }
+            let ids = ai::touched_ids(&mut conn, import_id, target).await?;
+            (ids, Some(import_id), json!({ "import_id": import_id }))
+        }
+        (None, None, Some(filter)) => {
+            let ids = ai::filter_ids(&mut conn, target, &filter, MAX_FILTERED).await?;
+            if ids.len() as i64 > MAX_FILTERED {
+                return Err(ApiError::unprocessable(
+                    "too_many_targets",
+                    format!("the filter selects more than {MAX_FILTERED} targets; narrow it down"),
+                ));
+            }
+            (ids, None, json!({ "filter": filter }))
+        }
+        _ => {
+            return Err(ApiError::unprocessable(
+                "invalid_selection",
+                "give exactly one of `ids`, `import_id` or `filter`",
+            ));
+        }
+    };
+    let new = NewBatch {
+        target,
+        kinds,
+        force: body.force,
+        import_id,
+        owner_id: Some(caller.0.user_id),
+        selection,
+    };
+    let created = conn
+        .transaction::<_, StorageError, _>(async |conn| ai::create_batch(conn, &new, &ids, None).await)
+        .await?;
+    state.relay_wake.notify_one();
+    let progress = ai::batch_progress(&mut conn, created.id)
+        .await?
+        .ok_or(ApiError::NotFound("batch"))?;
+    Ok(HttpResponse::Accepted()
+        .insert_header((header::LOCATION, format!("/api/v1/ai/generations/{}", created.id)))
+        .json(progress))
+}
+
+fn kinds_for(target: TargetType, asked: Option<&[String]>) -> Result<Vec<TextKind>, ApiError> {
+    let Some(asked) = asked else {
+        return Ok(target.kinds().to_vec());
+    };
+    let mut kinds = Vec::new();
+    for k in asked {
+        let kind: TextKind = k.parse().map_err(|e: foxflow_domain::ai_text::UnknownKind| {
+            ApiError::unprocessable("invalid_kind", e.to_string())
+        })?;
+        if !target.has_kind(kind) {
+            return Err(ApiError::unprocessable(
+                "invalid_kind",
+                format!(
+                    "a {target} has no `{kind}` text (it has {})",
+                    target
+                        .kinds()
+                        .iter()
+                        .map(|k| k.as_str())
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ),
+            ));
+        }
+        if !kinds.contains(&kind) {
+            kinds.push(kind);
+        }
+    }
+    if kinds.is_empty() {
+        return Err(ApiError::unprocessable("invalid_kind", "`kinds` is empty"));
+    }
+    Ok(kinds)
+}
+
+/// `GET /api/v1/ai/generations/{id}`: counts by status, and the first
+/// failures with their reasons.
+#[get("/ai/generations/{id}")]
+pub async fn get(
+    path: web::Path<String>,
+    state: web::Data<AppState>,
+    caller: Caller,
+) -> Result<HttpResponse, ApiError> {
+    let id = Uuid::parse_str(&path).map_err(|_| ApiError::NotFound("batch"))?;
+    let mut conn = pool::conn(&state.pool).await?;
+    let progress = ai::batch_progress(&mut conn, id)
+        .await?
+        .filter(|b| caller.owner_filter().is_none_or(|o| b.owner_id == Some(o)))
+        .ok_or(ApiError::NotFound("batch"))?;
+    let failures = if progress.failed > 0 {
+        ai::failed_tasks(&mut conn, id, FAILURES_PREVIEW).await?
+    } else {
+        Vec::new()
+    };
+    let mut body = serde_json::to_value(&progress).map_err(|e| ApiError::Internal(e.into()))?;
+    body["failures"] = serde_json::to_value(failures).map_err(|e| ApiError::Internal(e.into()))?;
+    Ok(HttpResponse::Ok().json(body))
+}

@@ -1,0 +1,16 @@
+//! `GET /metrics`: the process's Prometheus families (SPEC §10), no token
+//! needed (like the probes; keep the port off the public internet).
+
+use actix_web::{HttpResponse, get, web};
+use foxflow_telemetry::metrics;
+
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    cfg.service(scrape);
+}
+
+#[get("/metrics")]
+pub async fn scrape() -> HttpResponse {
+    HttpResponse::Ok()
+        .content_type(metrics::CONTENT_TYPE)
+        .body(metrics::render())
+}
