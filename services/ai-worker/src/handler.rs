@@ -80,10 +80,7 @@ impl Inner {
         if let Some(label) = label {
             self.metrics.job(label);
         }
-        self.metrics
-            .job_duration
-            .with_label_values(&["ai_generation"])
-            .observe(started.elapsed().as_secs_f64());
+        self.metrics.job_duration(started.elapsed());
         outcome
     }
 
@@ -171,14 +168,7 @@ impl Inner {
             tokens_out,
         } = generation;
         let provider = self.provider.name();
-        for (direction, n) in [("in", tokens_in), ("out", tokens_out)] {
-            if let Some(n) = n.and_then(|n| u64::try_from(n).ok()) {
-                self.metrics
-                    .tokens
-                    .with_label_values(&[provider, direction])
-                    .inc_by(n);
-            }
-        }
+        self.metrics.tokens(provider, tokens_in, tokens_out);
         let review = ai_text::review(task.kind, draft);
         let validation = review.outcome();
         self.metrics.validation.with_label_values(&[validation]).inc();

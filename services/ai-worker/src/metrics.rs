@@ -1,15 +1,15 @@
-//! The AI worker's Prometheus metrics (SPEC §10).
+//! The AI worker's Prometheus metrics (SPEC §10, `docs/metrics.md`). Jobs,
+//! job durations and tokens go to the process's shared families
+//! (`foxflow_telemetry::metrics`); the provider and validation families are
+//! this worker's own, exposed first on its `/metrics`.
 
+use foxflow_telemetry::metrics as shared;
 use prometheus::{Encoder, HistogramOpts, HistogramVec, IntCounterVec, Opts, Registry, TextEncoder};
+use std::time::Duration;
 
 #[derive(Clone)]
 pub struct Metrics {
     registry: Registry,
-    /// Tasks by outcome: succeeded, failed, skipped, retried, requeued.
-    pub jobs: IntCounterVec,
-    pub job_duration: HistogramVec,
-    /// Tokens by provider and direction (`in`, `out`).
-    pub tokens: IntCounterVec,
     pub provider_latency: HistogramVec,
     pub provider_errors: IntCounterVec,
     /// Answers by validation outcome: valid, repaired, rejected.
@@ -25,26 +25,6 @@ impl Default for Metrics {
 impl Metrics {
     pub fn new() -> Self {
         let registry = Registry::new();
-        let jobs = IntCounterVec::new(
-            Opts::new("foxflow_jobs_total", "Jobs handled, by queue and outcome"),
-            &["queue", "outcome"],
-        )
-        .expect("valid metric");
-        let job_duration = HistogramVec::new(
-            HistogramOpts::new("foxflow_job_duration_seconds", "Time from claim to final status").buckets(
-                vec![0.01, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0],
-            ),
-            &["queue"],
-        )
-        .expect("valid metric");
-        let tokens = IntCounterVec::new(
-            Opts::new(
-                "foxflow_ai_tokens_total",
-                "Tokens sent to and received from the provider",
-            ),
-            &["provider", "direction"],
-        )
-        .expect("valid metric");
         let provider_latency = HistogramVec::new(
             HistogramOpts::new(
                 "foxflow_ai_provider_latency_seconds",
@@ -71,20 +51,17 @@ impl Metrics {
         )
         .expect("valid metric");
         for c in [
-            Box::new(jobs.clone()) as Box<dyn prometheus::core::Collector>,
-            Box::new(job_duration.clone()),
-            Box::new(tokens.clone()),
-            Box::new(provider_latency.clone()),
+            Box::new(provider_latency.clone()) as Box<dyn prometheus::core::Collector>,
             Box::new(provider_errors.clone()),
             Box::new(validation.clone()),
         ] {
             registry.register(c).expect("metrics registered once");
         }
+        for outcome in ["valid", "repaired", "rejected"] {
+            validation.with_label_values(&[outcome]);
+        }
         Metrics {
             registry,
-            jobs,
-            job_duration,
-            tokens,
             provider_latency,
             provider_errors,
             validation,
@@ -95,10 +72,28 @@ impl Metrics {
         &self.registry
     }
 
+    /// `foxflow_jobs_total{queue="ai_generation", outcome}`: succeeded,
+    /// failed, skipped; retried, parked, requeued per attempt.
     pub fn job(&self, outcome: &str) {
-        self.jobs.with_label_values(&["ai_generation", outcome]).inc();
+        shared::jobs()
+            .with_label_values(&["ai_generation", outcome])
+            .inc();
     }
 
+    pub fn job_duration(&self, d: Duration) {
+        shared::job_duration()
+            .with_label_values(&["ai_generation"])
+            .observe(d.as_secs_f64());
+    }
+
+    pub fn tokens(&self, provider: &str, input: Option<i32>, output: Option<i32>) {
+        let n = |t: Option<i32>| t.and_then(|t| u64::try_from(t).ok()).unwrap_or(0);
+        if input.is_some() || output.is_some() {
+            shared::add_ai_tokens(provider, n(input), n(output));
+        }
+    }
+
+    /// This worker's own families, in the text format.
     pub fn render(&self) -> String {
         let mut buf = Vec::new();
         let _ = TextEncoder::new().encode(&self.registry.gather(), &mut buf);

@@ -65,11 +65,12 @@ pub async fn receive(req: &HttpRequest, payload: web::Payload, state: &AppState)
                         .unwrap_or_default();
                     let file_id = files::begin_file(&mut conn).await?;
                     // Registered before any chunk so a failure below cleans it up.
-                    stored = Some((file_id, file_name, 0, String::new()));
+                    stored = Some((file_id, file_name.clone(), 0, String::new()));
                     let mut hasher = Sha256::new();
                     let mut size: u64 = 0;
                     let mut seq = 0i32;
                     let mut buf: Vec<u8> = Vec::with_capacity(files::CHUNK_BYTES);
+                    let mut sniffed = false;
                     while let Some(bytes) = field.try_next().await.map_err(bad_multipart)? {
                         size += bytes.len() as u64;
                         if size > limit {
@@ -77,11 +78,18 @@ pub async fn receive(req: &HttpRequest, payload: web::Payload, state: &AppState)
                         }
                         hasher.update(&bytes);
                         buf.extend_from_slice(&bytes);
+                        if !sniffed && buf.len() >= SNIFF_BYTES {
+                            sniff(&buf, &file_name)?;
+                            sniffed = true;
+                        }
                         if buf.len() >= files::CHUNK_BYTES {
                             files::append_chunk(&mut conn, file_id, seq, &buf).await?;
                             seq += 1;
                             buf.clear();
                         }
+                    }
+                    if !sniffed && seq == 0 {
+                        sniff(&buf, &file_name)?;
                     }
                     if !buf.is_empty() {
                         files::append_chunk(&mut conn, file_id, seq, &buf).await?;
@@ -133,7 +141,6 @@ pub async fn receive(req: &HttpRequest, payload: web::Payload, state: &AppState)
             })?
             .parse::<ImportType>()
             .map_err(|e| ApiError::unprocessable("invalid_import_type", e.to_string()))?;
-        check_extension(&file_name)?;
         Ok(Upload {
             file_id,
             file_name,
@@ -148,6 +155,18 @@ pub async fn receive(req: &HttpRequest, payload: web::Payload, state: &AppState)
         let _ = files::delete_file(&mut conn, file_id).await;
     }
     outcome
+}
+
+/// Bytes looked at to tell a CSV from an XLSX or an XLS.
+const SNIFF_BYTES: usize = 8192;
+
+/// The extension and the content must agree (SPEC §12): decided on the
+/// first bytes, before the rest of the file is stored.
+fn sniff(head: &[u8], file_name: &str) -> Result<(), ApiError> {
+    let head = &head[..head.len().min(SNIFF_BYTES)];
+    foxflow_sheets::detect_format(head, file_name)
+        .map(|_| ())
+        .map_err(|e| ApiError::UnsupportedMediaType(format!("`{file_name}`: {e}")))
 }
 
 fn bad_multipart(e: actix_multipart::MultipartError) -> ApiError {
@@ -178,19 +197,6 @@ pub fn sanitize_file_name(raw: &str) -> String {
         "upload".to_owned()
     } else {
         cleaned
-    }
-}
-
-fn check_extension(file_name: &str) -> Result<(), ApiError> {
-    let ext = file_name
-        .rsplit_once('.')
-        .map(|(_, e)| e.to_ascii_lowercase())
-        .unwrap_or_default();
-    match ext.as_str() {
-        "csv" | "tsv" | "txt" | "xlsx" | "xls" => Ok(()),
-        _ => Err(ApiError::UnsupportedMediaType(format!(
-            "`{file_name}`: only .csv, .tsv, .txt, .xlsx and .xls files are accepted"
-        ))),
     }
 }
 

@@ -104,7 +104,7 @@ async fn seed(app: &TestApp, names: &[String]) -> Vec<i64> {
                   FROM unnest($1::text[], $2::text[]) WITH ORDINALITY AS t(s, n, i)
                 RETURNING id)
              INSERT INTO prolocalisations (entreprise_id, sous_categorie_id, ville_id, nb_avis, note_moyenne)
-             SELECT e.id, $3, CASE WHEN e.id % 2 = 0 THEN $4 ELSE $5 END, (e.id % 4)::int,
+             SELECT e.id, $3::int8, CASE WHEN e.id % 2 = 0 THEN $4::int8 ELSE $5::int8 END, (e.id % 4)::int,
                     CASE WHEN e.id % 4 = 0 THEN NULL ELSE 3.6 + (e.id % 3) * 0.6 END
                FROM e ORDER BY e.id
              RETURNING id",

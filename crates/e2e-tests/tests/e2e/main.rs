@@ -6,3 +6,4 @@ mod formats;
 mod foundation;
 mod ops;
 mod rate_limits;
+mod uploads;
