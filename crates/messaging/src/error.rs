@@ -8,6 +8,8 @@ pub enum MessagingError {
     Nacked,
     #[error("the message could not be routed to any queue on `{exchange}` with key `{routing_key}`")]
     Unroutable { exchange: String, routing_key: String },
+    #[error("the channel is not in confirm mode; the message is not confirmed")]
+    NotConfirmed,
     #[error("the broker did not confirm within {0:?}")]
     Timeout(std::time::Duration),
 }

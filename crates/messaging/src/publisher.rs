@@ -125,7 +125,10 @@ impl Publisher {
             }
         };
         let result = self.publish_on(&channel, env).await;
-        if let Err(MessagingError::Unavailable(_) | MessagingError::Timeout(_)) = &result {
+        if let Err(
+            MessagingError::Unavailable(_) | MessagingError::Timeout(_) | MessagingError::NotConfirmed,
+        ) = &result
+        {
             // Drop the link so the next call reconnects.
             self.connected.store(false, Ordering::Relaxed);
             *self.link.lock().await = None;
@@ -161,15 +164,16 @@ impl Publisher {
             .await
             .map_err(|_| MessagingError::Timeout(CONFIRM_TIMEOUT))??;
         match confirmation {
+            // Acked but returned: no queue was bound for this key.
+            Confirmation::Ack(Some(_)) => Err(MessagingError::Unroutable {
+                exchange: env.exchange.clone(),
+                routing_key: env.routing_key.clone(),
+            }),
+            Confirmation::Ack(None) => Ok(()),
             Confirmation::Nack(_) => Err(MessagingError::Nacked),
-            c => match c.take_message() {
-                // Acked but returned: no queue was bound for this key.
-                Some(_) => Err(MessagingError::Unroutable {
-                    exchange: env.exchange.clone(),
-                    routing_key: env.routing_key.clone(),
-                }),
-                None => Ok(()),
-            },
+            // Only an explicit ack is a confirm: a channel that lost confirm
+            // mode must not let the outbox mark a row sent.
+            Confirmation::NotRequested => Err(MessagingError::NotConfirmed),
         }
     }
 }
