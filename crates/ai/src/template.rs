@@ -403,7 +403,7 @@ fn thousands(n: i64) -> String {
     let digits = n.unsigned_abs().to_string();
     let mut out = String::new();
     for (i, c) in digits.chars().enumerate() {
-        if i > 0 && (digits.len() - i) % 3 == 0 {
+        if i > 0 && (digits.len() - i).is_multiple_of(3) {
             out.push(' ');
         }
         out.push(c);
@@ -455,16 +455,17 @@ mod tests {
         ];
         PageFacts {
             entreprise: names[i % names.len()].into(),
-            nom_commercial: (i % 5 == 0).then(|| "Chez Paul".into()),
+            nom_commercial: i.is_multiple_of(5).then(|| "Chez Paul".into()),
             siren: format!("{:09}", 100_000_000 + i * 7919),
-            adresse: (i % 2 == 0).then(|| "12 rue de la République".into()),
+            adresse: i.is_multiple_of(2).then(|| "12 rue de la République".into()),
             activite: ["Plombier", "Électricien", "BTP", "Activité 43.22A", "a"][i % 5].into(),
             categorie: Some("Bâtiment".into()),
-            naf_code: (i % 3 != 0).then(|| "43.22A".into()),
-            naf_libelle: (i % 3 != 0).then(|| "Travaux d'installation d'eau et de gaz en tous locaux".into()),
+            naf_code: (!i.is_multiple_of(3)).then(|| "43.22A".into()),
+            naf_libelle: (!i.is_multiple_of(3))
+                .then(|| "Travaux d'installation d'eau et de gaz en tous locaux".into()),
             ville: villes[i % villes.len()].into(),
             code_postal: "69003".into(),
-            departement: (i % 4 != 0).then(|| "69".into()),
+            departement: (!i.is_multiple_of(4)).then(|| "69".into()),
             region: (i % 4 == 1).then(|| "Auvergne-Rhône-Alpes".into()),
             nb_avis: [0, 1, 12, 1234][i % 4],
             note_moyenne: [None, Some(4.8), Some(3.6), Some(1.9)][i % 4],
@@ -511,8 +512,8 @@ mod tests {
                 Facts::Ville(VilleFacts {
                     nom: (*nom).into(),
                     code_postal: "74000".into(),
-                    departement: (i % 2 == 0).then(|| "74".into()),
-                    region: (i % 3 == 0).then(|| "Auvergne-Rhône-Alpes".into()),
+                    departement: i.is_multiple_of(2).then(|| "74".into()),
+                    region: i.is_multiple_of(3).then(|| "Auvergne-Rhône-Alpes".into()),
                     population: (i % 2 == 1).then_some(130_721),
                     nb_pages: i as i64 * 3,
                 }),

@@ -20,7 +20,8 @@ pub const SAMPLE_EVERY: Duration = Duration::from_secs(15);
 
 /// Samples every queue of the topology each `every` until shutdown,
 /// reconnecting with backoff when the broker goes away. A queue that does
-/// not exist (yet) is skipped; its channel is reopened for the next one.
+/// not exist (deleted by hand) is skipped; its channel is reopened for the
+/// next one.
 pub async fn run_depth_sampler(
     amqp_url: String,
     topology: Topology,
@@ -34,7 +35,7 @@ pub async fn run_depth_sampler(
             Ok(()) => return,
             Err(e) => {
                 let delay = backoff.next_delay();
-                tracing::debug!(error = %e, "queue depth sampler lost the broker");
+                tracing::debug!(error = %e, "queue depth sampler cannot reach the broker");
                 delay
             }
         };
@@ -54,6 +55,10 @@ async fn sample_session(
 ) -> Result<(), lapin::Error> {
     let connection = broker::connect(amqp_url, &format!("{name}-metrics")).await?;
     let mut channel = connection.create_channel().await?;
+    // Like every process, declare the topology first (idempotent, identical
+    // arguments): the queues then exist and the passive declares below do
+    // not fail on a fresh broker.
+    topology.declare(&channel).await?;
     let queues = topology.all_queues();
     // Every process reports the work queues' unacked count, at 0 when it
     // consumes nothing, so each `/metrics` has the whole family.

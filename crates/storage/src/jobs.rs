@@ -371,6 +371,11 @@ pub async fn finish(
             }
             None => (JobStatus::from_counts(job.total_rows, job.error_rows), None),
         };
+        // The AI hand-over commits with the final status: exactly what this
+        // import created or updated, once (SPEC §4.4).
+        if job.generate_ai && !job.dry_run && status != JobStatus::Error {
+            crate::ai::create_batch_for_import(conn, job_id, job.owner_id, None).await?;
+        }
         Ok(diesel::update(import_jobs::table.find(job_id))
             .set((
                 import_jobs::status.eq(status.as_str()),

@@ -18,15 +18,16 @@ use opentelemetry_sdk::Resource;
 use opentelemetry_sdk::propagation::TraceContextPropagator;
 use opentelemetry_sdk::trace::SdkTracerProvider;
 use std::sync::OnceLock;
-use tracing_subscriber::filter::LevelFilter;
 use tracing_subscriber::layer::SubscriberExt;
 use tracing_subscriber::util::SubscriberInitExt;
 use tracing_subscriber::{EnvFilter, Layer};
 
 /// The default filter: our own code at `info`, and the exporter's own
 /// plumbing quiet, so that exporting spans never produces spans or logs that
-/// would themselves be exported.
-const DEFAULT_FILTER: &str = "info,opentelemetry=warn,opentelemetry_sdk=warn,opentelemetry_otlp=warn,hyper=warn,hyper_util=warn,reqwest=warn,h2=warn";
+/// would themselves be exported; lapin's connection-long `io_loop` span is
+/// no use in a trace either.
+const DEFAULT_FILTER: &str = "info,lapin=warn,opentelemetry=warn,opentelemetry_sdk=warn,\
+                              opentelemetry_otlp=warn,hyper=warn,hyper_util=warn,reqwest=warn,h2=warn";
 
 /// The provider of the process, kept so [`shutdown`] can flush it.
 static PROVIDER: OnceLock<SdkTracerProvider> = OnceLock::new();
@@ -165,7 +166,7 @@ pub fn init_for_tests() {
         });
         let otel = tracing_opentelemetry::layer()
             .with_tracer(provider.tracer("foxflow"))
-            .with_filter(LevelFilter::INFO);
+            .with_filter(EnvFilter::new(DEFAULT_FILTER));
         if tracing_subscriber::registry()
             .with(logs)
             .with(otel)

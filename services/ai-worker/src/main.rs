@@ -4,12 +4,17 @@ use foxflow_process::Shutdown;
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let config = Config::from_env(Process::AiWorker)?;
-    foxflow_telemetry::init("ai-worker", config.log_format == LogFormat::Json);
+    foxflow_telemetry::install(foxflow_telemetry::Settings {
+        service: "ai-worker",
+        json: config.log_format == LogFormat::Json,
+        otlp_endpoint: config.otel_endpoint.as_deref(),
+    })?;
     let shutdown = Shutdown::new();
     shutdown.on_signals();
     let running = ai_worker::start(config, shutdown).await?;
     for task in running.tasks {
         let _ = task.await;
     }
+    foxflow_telemetry::shutdown();
     Ok(())
 }

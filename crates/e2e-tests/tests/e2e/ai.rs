@@ -715,3 +715,137 @@ async fn the_directory_reads_back_paginated() {
     assert_eq!(app.get_json("/api/v1/prolocalisations/0").await.0, 404);
     assert_eq!(app.get_json("/api/v1/prolocalisations/abc").await.0, 404);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_import_hands_over_exactly_what_it_touched() {
+    let app = spawn(&[("WORKER_PREFETCH", "4")]).await;
+    let names: Vec<String> = (0..3).map(|i| format!("Entreprise {i} SARL")).collect();
+    let pages = seed(&app, &names).await;
+    let db = app.pg().await;
+    let job: uuid::Uuid = db
+        .query_one(
+            "INSERT INTO import_jobs (id, import_type, status, file_name, file_size, file_sha256, generate_ai)
+             VALUES (gen_random_uuid(), 'entreprises', 'success', 'e.csv', 1, '00', true) RETURNING id",
+            &[],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    // The first page through its entreprise, the second directly, one town; not the third page.
+    db.execute(
+        "INSERT INTO import_touched (job_id, target_type, target_id)
+         SELECT $1::uuid, 'entreprise', entreprise_id FROM prolocalisations WHERE id = $2::int8
+         UNION ALL SELECT $1::uuid, 'prolocalisation', $3::int8
+         UNION ALL SELECT $1::uuid, 'ville', min(id) FROM villes",
+        &[&job, &pages[0], &pages[1]],
+    )
+    .await
+    .unwrap();
+
+    // What the import worker calls once the import has committed.
+    let pool = foxflow_storage::build_pool(&app.database_url, 1, "test").unwrap();
+    let mut conn = foxflow_storage::pool::conn(&pool).await.unwrap();
+    let batches = foxflow_storage::ai::create_batch_for_import(&mut conn, job, None, None)
+        .await
+        .unwrap();
+    let summary: Vec<(&str, i64)> = batches
+        .iter()
+        .map(|b| (b.target_type.as_str(), b.total))
+        .collect();
+    assert_eq!(summary, [("prolocalisation", 8), ("ville", 2)]);
+    for b in &batches {
+        let done = wait_batch(&app, &b.id.to_string()).await;
+        assert_eq!(done["succeeded"], done["total"], "{done}");
+        assert_eq!(done["import_id"], job.to_string());
+    }
+    let untouched: Option<String> = db
+        .query_one(
+            "SELECT texte_long_entreprise FROM prolocalisations WHERE id = $1",
+            &[&pages[2]],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(untouched, None);
+
+    // The same selection through the API: present, valid and recent, so skipped.
+    let again = post_batch(&app, json!({"target": "prolocalisation", "import_id": job})).await;
+    assert_eq!(again["total"], 8);
+    let done = wait_batch(&app, again["id"].as_str().unwrap()).await;
+    assert_eq!(done["skipped"], 8, "{done}");
+}
+
+/// Issue 7's "done when", through uploads: companies imported with
+/// `generate_ai=true` get validated French text on their pages.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn uploads_with_generate_ai_fill_their_pages() {
+    let app = TestApp::spawn_with(TestOptions {
+        ai_worker: true,
+        ..Default::default()
+    })
+    .await;
+    let wait = std::time::Duration::from_secs(20);
+    for (name, body, kind) in [
+        ("c.csv", "nom\nArtisans du bâtiment\n", "categories"),
+        (
+            "s.csv",
+            "nom,categorie,naf_codes\nPlombier,Artisans du bâtiment,43.22A\n",
+            "sous_categories",
+        ),
+        ("v.csv", "nom,code_postal\nLyon,69003\n", "villes"),
+    ] {
+        let id = app.submit(name, body.as_bytes().to_vec(), kind).await;
+        assert_eq!(app.wait_final(&id, wait).await["status"], "success");
+    }
+    let csv = "siren,nom,naf_code,code_postal,ville_nom\n732829320,Alpha Plomberie,43.22A,69003,Lyon\n";
+    let resp = app
+        .upload(
+            "e.csv",
+            csv.as_bytes().to_vec(),
+            "entreprises",
+            &[("generate_ai", "true")],
+        )
+        .await;
+    assert_eq!(resp.status(), 202);
+    let id = resp.json::<Value>().await.unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert_eq!(app.wait_final(&id, wait).await["status"], "success");
+
+    let db = app.pg().await;
+    let page: i64 = db
+        .query_one("SELECT id FROM prolocalisations", &[])
+        .await
+        .unwrap()
+        .get(0);
+    let deadline = std::time::Instant::now() + wait;
+    let body = loop {
+        let (status, body) = app.get_json(&format!("/api/v1/prolocalisations/{page}")).await;
+        assert_eq!(status, 200, "{body}");
+        if !body["texte_long_entreprise"].is_null() && !body["date_derniere_generation_ia"].is_null() {
+            break body;
+        }
+        if std::time::Instant::now() >= deadline {
+            let state: Vec<String> = db
+                .query(
+                    "SELECT 'touched ' || target_type || ' ' || target_id FROM import_touched
+                     UNION ALL SELECT 'task ' || kind || ' ' || status || ' ' || coalesce(last_error, '') FROM ai_tasks
+                     UNION ALL SELECT 'outbox ' || routing_key || ' sent=' || (sent_at IS NOT NULL) FROM outbox",
+                    &[],
+                )
+                .await
+                .unwrap()
+                .iter()
+                .map(|r| r.get(0))
+                .collect();
+            panic!("the page was never filled: {body}\n{state:#?}");
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    };
+    let text = body["texte_long_entreprise"].as_str().unwrap();
+    assert!(
+        text.contains("Alpha Plomberie") && text.contains("Lyon"),
+        "{text}"
+    );
+}
