@@ -23,6 +23,9 @@ test: check-services ## the whole test suite: unit, end-to-end against the real 
 check-services: ## make sure PostgreSQL and RabbitMQ answer, or say how to start them
 	@scripts/check-services.sh
 
+bench: check-services ## SPEC §14 measurements side by side (release build); writes docs/benchmarks.md
+	python3 bench/run.py
+
 lint: ## formatting and clippy, warnings as errors
 	$(CARGO) fmt --all -- --check
 	$(CARGO) clippy --workspace --all-targets --locked -- -D warnings

@@ -1,0 +1,224 @@
+#!/usr/bin/env python3
+"""`make bench`: the four SPEC §14 measurements, side by side in one run,
+against the real services (release build), written to docs/benchmarks.md.
+
+Uses its own databases (foxflow_bench, foxflow_bench_ref) and a random
+RabbitMQ namespace on the local servers; removes them at the end.
+"""
+import concurrent.futures
+import json
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import time
+import urllib.request
+import uuid
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+BIN = ROOT / "target" / "release"
+WORK = ROOT / ".run" / "bench"
+PG = os.environ.get("FOX_BENCH_PG", "postgres://postgres@127.0.0.1:5432")
+API = "127.0.0.1:18080"
+NS = "bench" + uuid.uuid4().hex[:8]
+
+
+def sh(*args, **kw):
+    return subprocess.run(args, check=True, text=True, capture_output=True, **kw).stdout
+
+
+def psql(db, sql):
+    return sh("psql", f"{PG}/{db}", "-v", "ON_ERROR_STOP=1", "-qAtc", sql)
+
+
+def env_for(db, **extra):
+    e = dict(os.environ)
+    e.update(DATABASE_URL=f"{PG}/{db}", FOX_NAMESPACE=NS, API_ADDR=API, METRICS_ADDR="127.0.0.1:0",
+             IMPORT_RATE_LIMIT="off", AI_RATE_LIMIT="off", UPLOAD_THROTTLE="off",
+             MAX_IMPORT_ROWS="2000000", MAX_IMPORT_FILE_BYTES=str(400 * 1024 * 1024), RUST_LOG="warn")
+    e.update(extra)
+    return e
+
+
+def request(method, path, token, body=None, headers=None):
+    req = urllib.request.Request(f"http://{API}{path}", data=body, method=method,
+                                 headers={"Authorization": f"Bearer {token}", **(headers or {})})
+    with urllib.request.urlopen(req, timeout=600) as r:
+        return r.status, json.loads(r.read() or b"null")
+
+
+def multipart(path, kind):
+    boundary = uuid.uuid4().hex
+    data = Path(path).read_bytes()
+    head = (f"--{boundary}\r\nContent-Disposition: form-data; name=\"import_type\"\r\n\r\n{kind}\r\n"
+            f"--{boundary}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"{Path(path).name}\"\r\n"
+            "Content-Type: text/csv\r\n\r\n").encode()
+    return head + data + f"\r\n--{boundary}--\r\n".encode(), {"Content-Type": f"multipart/form-data; boundary={boundary}"}
+
+
+def import_file(token, path, kind="entreprises"):
+    body, headers = multipart(path, kind)
+    t0 = time.perf_counter()
+    _, job = request("POST", "/api/v1/imports", token, body, headers)
+    while True:
+        _, job = request("GET", f"/api/v1/imports/{job['id']}", token)
+        if job["status"] in ("success", "partial", "error"):
+            return time.perf_counter() - t0, job
+        time.sleep(0.05)
+
+
+def wait_ready():
+    for _ in range(200):
+        try:
+            urllib.request.urlopen(f"http://{API}/readyz", timeout=1)
+            return
+        except Exception:
+            time.sleep(0.1)
+    sys.exit("api-gateway did not become ready")
+
+
+def psql_reference(csv_path):
+    """psql \\copy into a staging table + one INSERT … ON CONFLICT DO UPDATE."""
+    sql = f"""
+\\timing off
+CREATE TEMP TABLE staging (siren text, siret text, nom text, nom_commercial text, adresse text, code_postal text,
+  ville_nom text, naf_code text, telephone text, email_contact text, site_web text);
+\\copy staging FROM '{csv_path}' WITH (FORMAT csv, HEADER true)
+INSERT INTO entreprises (siren, siret, nom, nom_commercial, adresse, code_postal, ville_nom, naf_code, telephone,
+                         email_contact, site_web)
+SELECT siren, siret, nom, nom_commercial, adresse, code_postal, ville_nom, naf_code, telephone, email_contact, site_web
+FROM staging
+ON CONFLICT (siren) DO UPDATE SET siret = EXCLUDED.siret, nom = EXCLUDED.nom,
+  nom_commercial = EXCLUDED.nom_commercial, adresse = EXCLUDED.adresse, code_postal = EXCLUDED.code_postal,
+  ville_nom = EXCLUDED.ville_nom, naf_code = EXCLUDED.naf_code, telephone = EXCLUDED.telephone,
+  email_contact = EXCLUDED.email_contact, site_web = EXCLUDED.site_web
+WHERE (entreprises.siret, entreprises.nom, entreprises.adresse) IS DISTINCT FROM (EXCLUDED.siret, EXCLUDED.nom, EXCLUDED.adresse);
+"""
+    t0 = time.perf_counter()
+    subprocess.run(["psql", f"{PG}/foxflow_bench_ref", "-v", "ON_ERROR_STOP=1", "-q"], input=sql, text=True,
+                   check=True, capture_output=True)
+    return time.perf_counter() - t0
+
+
+def peak_rss_kb(pid):
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1])
+    return 0
+
+
+def main():
+    WORK.mkdir(parents=True, exist_ok=True)
+    print("building release binaries…", flush=True)
+    subprocess.run(["cargo", "build", "--release", "--bins", "--locked", "-q"], cwd=ROOT, check=True)
+    gen = ROOT / "bench" / "gen_entreprises.py"
+    e100k, e1m = WORK / "entreprises_100k.csv", WORK / "entreprises_1m.csv"
+    if not e100k.exists():
+        sh(sys.executable, str(gen), "100000", str(e100k))
+    if not e1m.exists():
+        sh(sys.executable, str(gen), "1000000", str(e1m), "--seed", "7")
+    mb1 = WORK / "upload_1mb.csv"
+    with open(e100k, encoding="utf-8") as src, open(mb1, "w", encoding="utf-8") as dst:
+        size = 0
+        for line in src:
+            dst.write(line)
+            size += len(line.encode())
+            if size >= 1024 * 1024:
+                break
+
+    for db in ("foxflow_bench", "foxflow_bench_ref"):
+        psql("postgres", f"DROP DATABASE IF EXISTS {db} WITH (FORCE)")
+        sh(str(BIN / "foxctl"), "migrate", env=env_for(db))
+    token = sh(str(BIN / "foxctl"), "token", "create", "--name", "bench", "--role", "admin", env=env_for("foxflow_bench")).strip()
+    api = subprocess.Popen([str(BIN / "api-gateway")], env=env_for("foxflow_bench"))
+    worker = subprocess.Popen([str(BIN / "import-worker")], env=env_for("foxflow_bench"))
+    results = {}
+    try:
+        wait_ready()
+        # 1. Throughput, fresh and re-import, against psql on the same server.
+        t_fresh, job = import_file(token, e100k)
+        assert job["status"] == "success" and job["created_rows"] == 100000, job
+        t_again, job = import_file(token, e100k)
+        assert job["status"] == "success" and job["unchanged_rows"] == 100000, job
+        r_fresh = psql_reference(e100k)
+        r_again = psql_reference(e100k)
+        results["throughput"] = dict(fresh=t_fresh, again=t_again, ref_fresh=r_fresh, ref_again=r_again)
+
+        # 4. Upload acknowledgement latency: 1 MB, 32 concurrent clients.
+        body, headers = multipart(mb1, "entreprises")
+        def one(_):
+            t0 = time.perf_counter()
+            status, _ = request("POST", "/api/v1/imports", token, body, headers)
+            assert status == 202
+            return time.perf_counter() - t0
+        for _ in range(2):  # warm-up
+            one(0)
+        with concurrent.futures.ThreadPoolExecutor(32) as pool:
+            lat = sorted(pool.map(one, range(320)))
+        results["upload"] = dict(p50=statistics.median(lat), p99=lat[int(len(lat) * 0.99) - 1], n=len(lat))
+        # Let the worker drain those jobs before the memory run.
+        psql("foxflow_bench", "UPDATE import_jobs SET status = 'error' WHERE status IN ('pending', 'processing')")
+
+        # 2. Peak RSS of a fresh worker on a 1,000,000-row file.
+        worker.terminate(); worker.wait(timeout=60)
+        worker = subprocess.Popen([str(BIN / "import-worker")], env=env_for("foxflow_bench", IMPORT_BATCH_ROWS="5000"))
+        t_1m, job = import_file(token, e1m)
+        results["memory"] = dict(rows=job["total_rows"], status=job["status"], seconds=t_1m, peak_kb=peak_rss_kb(worker.pid))
+
+        # 3. fix-sous-categorie-names on 732 placeholders.
+        psql("foxflow_bench", """
+            INSERT INTO categories (nom, slug) VALUES ('Bench', 'bench') ON CONFLICT DO NOTHING;
+            INSERT INTO sous_categories (categorie_id, nom, slug)
+            SELECT (SELECT id FROM categories WHERE nom = 'Bench'), 'Activité ' || code, 'activite-' || lower(replace(code, '.', '-'))
+            FROM naf_codes ON CONFLICT DO NOTHING;""")
+        t0 = time.perf_counter()
+        sh(str(BIN / "foxctl"), "fix-sous-categorie-names", env=env_for("foxflow_bench"))
+        results["fix_names"] = time.perf_counter() - t0
+    finally:
+        for p in (api, worker):
+            p.terminate()
+        for p in (api, worker):
+            try:
+                p.wait(timeout=30)
+            except Exception:
+                p.kill()
+        for db in ("foxflow_bench", "foxflow_bench_ref"):
+            psql("postgres", f"DROP DATABASE IF EXISTS {db} WITH (FORCE)")
+        for q in ("imports", "imports.retry", "imports.dead", "ai_generation", "ai_generation.retry", "ai_generation.dead"):
+            subprocess.run(["rabbitmqctl", "delete_queue", f"{NS}.{q}"], capture_output=True)
+    report(results)
+
+
+def report(r):
+    t = r["throughput"]
+    ratio_fresh, ratio_again = t["ref_fresh"] / t["fresh"], t["ref_again"] / t["again"]
+    rss_mb = r["memory"]["peak_kb"] / 1024
+    lines = [
+        f"| measurement | Foxflow | reference / target | ratio or verdict |",
+        f"|---|---|---|---|",
+        f"| 100,000 rows, fresh (upload → success) | {t['fresh']:.2f} s ({100000 / t['fresh']:,.0f} rows/s) | psql \\copy + INSERT … ON CONFLICT: {t['ref_fresh']:.2f} s | {ratio_fresh:.2f} (target ≥ 0.8) |",
+        f"| 100,000 rows, re-import | {t['again']:.2f} s ({100000 / t['again']:,.0f} rows/s) | psql: {t['ref_again']:.2f} s | {ratio_again:.2f} (target ≥ 0.8) |",
+        f"| import-worker peak RSS, 1,000,000 rows | {rss_mb:.0f} MB ({r['memory']['status']}, {r['memory']['seconds']:.0f} s) | ≤ 150 MB | {'met' if rss_mb <= 150 else 'missed'} |",
+        f"| fix-sous-categorie-names, 732 rows (whole foxctl run) | {r['fix_names']:.3f} s | ≤ 0.3 s | {'met' if r['fix_names'] <= 0.3 else 'missed'} |",
+        f"| upload ack, 1 MB, 32 clients ({r['upload']['n']} uploads) | p50 {r['upload']['p50'] * 1000:.1f} ms, p99 {r['upload']['p99'] * 1000:.1f} ms | p99 ≤ 25 ms | {'met' if r['upload']['p99'] <= 0.025 else 'missed'} |",
+    ]
+    table = "\n".join(lines)
+    print(table)
+    machine = f"{platform.machine()}, {os.cpu_count()} cores, {platform.platform()}, " + sh("psql", "--version").strip()
+    doc = ROOT / "docs" / "benchmarks.md"
+    text = doc.read_text() if doc.exists() else ""
+    marker = "<!-- bench:results -->"
+    block = f"{marker}\nRun of {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())} on {machine}:\n\n{table}\n{marker}"
+    if marker in text:
+        start = text.index(marker)
+        end = text.index(marker, start + len(marker)) + len(marker)
+        text = text[:start] + block + text[end:]
+    else:
+        text += "\n" + block + "\n"
+    doc.write_text(text)
+
+
+if __name__ == "__main__":
+    main()
