@@ -22,6 +22,7 @@ use uuid::Uuid;
 /// this long after its last commit.
 const LEASE: Duration = Duration::from_secs(15);
 
+#[derive(Clone)]
 pub struct ImportHandler {
     pool: DbPool,
     config: Arc<Config>,
@@ -208,13 +209,7 @@ impl Handler for ImportHandler {
         delivered: Delivered,
         shutdown: watch::Receiver<bool>,
     ) -> BoxFuture<'static, HandlerOutcome> {
-        let this = ImportHandler {
-            pool: self.pool.clone(),
-            config: self.config.clone(),
-            worker_id: self.worker_id.clone(),
-            metrics: self.metrics.clone(),
-            relay_wake: self.relay_wake.clone(),
-        };
+        let this = self.clone();
         async move {
             match delivered.message {
                 Message::ImportRequested { job_id, .. } => {
