@@ -1,12 +1,32 @@
+use lapin::uri::AMQPUri;
 use lapin::{Connection, ConnectionProperties};
 use std::time::Duration;
+
+/// How long opening a connection (TCP + AMQP handshake) may take before we
+/// give up and back off: a half-open peer must not hang a publisher that
+/// holds outbox row locks.
+pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+/// Heartbeat asked of the broker unless the URL sets `?heartbeat=`: a peer
+/// that vanished without closing the socket (a node lost, a partition) is
+/// noticed within two intervals instead of the broker's 60 s default.
+pub const HEARTBEAT_SECS: u16 = 10;
 
 /// Opens a connection named after the process (visible in the management
 /// console). Recovery is ours, not lapin's: callers reconnect with
 /// [`Backoff`] and declare the topology again, which is idempotent.
 pub async fn connect(url: &str, name: &str) -> Result<Connection, lapin::Error> {
+    let mut uri: AMQPUri = url.parse().map_err(|e: String| {
+        lapin::Error::from(std::io::Error::new(std::io::ErrorKind::InvalidInput, e))
+    })?;
+    uri.query.heartbeat.get_or_insert(HEARTBEAT_SECS);
     let props = ConnectionProperties::default().with_connection_name(name.to_owned().into());
-    Connection::connect(url, props).await
+    match tokio::time::timeout(CONNECT_TIMEOUT, Connection::connect_uri(uri, props)).await {
+        Ok(result) => result,
+        Err(_) => Err(lapin::Error::from(std::io::Error::new(
+            std::io::ErrorKind::TimedOut,
+            format!("no AMQP connection within {}s", CONNECT_TIMEOUT.as_secs()),
+        ))),
+    }
 }
 
 /// Capped exponential backoff: 200 ms doubling up to 10 s.

@@ -16,6 +16,7 @@ use lapin::message::Delivery;
 use lapin::options::{BasicAckOptions, BasicConsumeOptions, BasicNackOptions, BasicQosOptions};
 use lapin::types::{FieldTable, ShortString};
 use std::sync::Arc;
+use std::time::Duration;
 use std::sync::atomic::{AtomicBool, Ordering};
 use tokio::sync::watch;
 use tokio::task::JoinSet;
@@ -149,6 +150,11 @@ async fn consume_session(
     );
 
     let mut in_flight: JoinSet<()> = JoinSet::new();
+    // The consumer stream does not always end when the connection dies (an
+    // error seen by another channel's I/O, a heartbeat miss); checking the
+    // status too means a dead session is always replaced, never kept.
+    let mut watchdog = tokio::time::interval(Duration::from_secs(1));
+    watchdog.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let result = loop {
         // Bounded: never more deliveries in hand than the prefetch.
         let can_take = in_flight.len() < usize::from(settings.prefetch);
@@ -156,6 +162,13 @@ async fn consume_session(
             biased;
             _ = shutdown.changed() => break Ok(()),
             Some(_) = in_flight.join_next(), if !in_flight.is_empty() => {}
+            _ = watchdog.tick() => {
+                if !(connection.status().connected() && channel.status().connected()) {
+                    break Err(lapin::Error::from(lapin::ErrorKind::InvalidConnectionState(
+                        lapin::ConnectionState::Error,
+                    )));
+                }
+            }
             next = consumer.next(), if can_take => match next {
                 Some(Ok(delivery)) => {
                     let task = process(settings.clone(), handler.clone(), gate.clone(), publisher.clone(), delivery, shutdown.clone());

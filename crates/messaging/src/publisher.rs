@@ -124,7 +124,11 @@ impl Publisher {
                 None => return Err(MessagingError::Timeout(Duration::ZERO)),
             }
         };
-        let result = self.publish_on(&channel, env).await;
+        // Bounded as a whole: a write to a socket nobody reads (the peer gone
+        // without a FIN) must not hold the relay's outbox locks for ever.
+        let result = tokio::time::timeout(CONFIRM_TIMEOUT, self.publish_on(&channel, env))
+            .await
+            .unwrap_or(Err(MessagingError::Timeout(CONFIRM_TIMEOUT)));
         if let Err(
             MessagingError::Unavailable(_) | MessagingError::Timeout(_) | MessagingError::NotConfirmed,
         ) = &result
