@@ -61,13 +61,23 @@ pub async fn start(config: Config, shutdown: Shutdown) -> anyhow::Result<Running
         Some(limiter.clone()),
         metrics,
     ));
+    let topology = Topology::new(
+        &config.namespace,
+        config.import_retry_delay,
+        config.ai_retry_delay,
+    );
+    // Every process exposes the queue depths (SPEC §10), so a scrape of any
+    // one of them shows the backlog KEDA scales on.
+    let depth = tokio::spawn(foxflow_messaging::run_depth_sampler(
+        config.amqp_url().to_owned(),
+        topology.clone(),
+        worker_id.clone(),
+        foxflow_messaging::depth::SAMPLE_EVERY,
+        shutdown.subscribe(),
+    ));
     let settings = ConsumerSettings {
         amqp_url: config.amqp_url().to_owned(),
-        topology: Topology::new(
-            &config.namespace,
-            config.import_retry_delay,
-            config.ai_retry_delay,
-        ),
+        topology,
         queue: QueueKind::AiGeneration,
         prefetch: config.prefetch,
         max_retries: config.ai_max_retries,
@@ -83,7 +93,7 @@ pub async fn start(config: Config, shutdown: Shutdown) -> anyhow::Result<Running
     ));
     Ok(Running {
         metrics_addr,
-        tasks: vec![consumer],
+        tasks: vec![consumer, depth],
     })
 }
 
