@@ -15,9 +15,9 @@ pub const HEARTBEAT_SECS: u16 = 10;
 /// console). Recovery is ours, not lapin's: callers reconnect with
 /// [`Backoff`] and declare the topology again, which is idempotent.
 pub async fn connect(url: &str, name: &str) -> Result<Connection, lapin::Error> {
-    let mut uri: AMQPUri = url.parse().map_err(|e: String| {
-        lapin::Error::from(std::io::Error::new(std::io::ErrorKind::InvalidInput, e))
-    })?;
+    let mut uri: AMQPUri = url
+        .parse()
+        .map_err(|e: String| lapin::Error::from(std::io::Error::new(std::io::ErrorKind::InvalidInput, e)))?;
     uri.query.heartbeat.get_or_insert(HEARTBEAT_SECS);
     let props = ConnectionProperties::default().with_connection_name(name.to_owned().into());
     match tokio::time::timeout(CONNECT_TIMEOUT, Connection::connect_uri(uri, props)).await {
