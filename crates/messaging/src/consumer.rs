@@ -16,8 +16,8 @@ use lapin::message::Delivery;
 use lapin::options::{BasicAckOptions, BasicConsumeOptions, BasicNackOptions, BasicQosOptions};
 use lapin::types::{FieldTable, ShortString};
 use std::sync::Arc;
-use std::time::Duration;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
 use tokio::sync::watch;
 use tokio::task::JoinSet;
 use tracing::Instrument;
@@ -281,7 +281,7 @@ async fn process_delivery(
             _ = gate.acquire() => {}
             // Not started: back to the queue, no attempt counted.
             _ = async move { let _ = rx.wait_for(|s| *s).await; } => {
-                let _ = delivery.acker.nack(BasicNackOptions { requeue: true, ..Default::default() }).await;
+                hand_back(&settings, &publisher, &delivery, attempt).await;
                 return;
             }
         }
@@ -304,13 +304,7 @@ async fn process_delivery(
         }
         HandlerOutcome::Requeue => {
             count(&settings, "requeued");
-            let _ = delivery
-                .acker
-                .nack(BasicNackOptions {
-                    requeue: true,
-                    ..Default::default()
-                })
-                .await;
+            hand_back(&settings, &publisher, &delivery, attempt).await;
         }
         HandlerOutcome::Park(reason) => {
             if park(&settings, &publisher, &delivery, attempt, &reason).await {
@@ -370,6 +364,29 @@ fn republish(delivery: &Delivery, exchange: String, settings: &ConsumerSettings,
         env.headers = h.clone();
     }
     env.with_i64_header(headers::ATTEMPT, attempt)
+}
+
+/// Returns a message to its work queue without counting an attempt. A
+/// fresh copy is published (confirmed) and the delivery acked, rather than
+/// nacked with requeue: RabbitMQ before 4.3 counts every requeue towards the
+/// quorum queue's delivery limit, so a task handed back ten times (an
+/// upstream 429 that lasts) would be dead-lettered with no failure of its
+/// own. The nack stays as the fallback when the copy cannot be published.
+async fn hand_back(settings: &ConsumerSettings, publisher: &Publisher, delivery: &Delivery, attempt: i64) {
+    let env = republish(delivery, settings.topology.jobs_exchange(), settings, attempt);
+    match publisher.publish(&env).await {
+        Ok(()) => ack(delivery).await,
+        Err(e) => {
+            tracing::warn!(error = %e, "cannot republish; requeueing");
+            let _ = delivery
+                .acker
+                .nack(BasicNackOptions {
+                    requeue: true,
+                    ..Default::default()
+                })
+                .await;
+        }
+    }
 }
 
 /// Moves a message to the parking queue with its reason; acks the original

@@ -505,6 +505,35 @@ async fn a_429_with_retry_after_pauses_the_budget_without_counting_a_failure() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_task_handed_back_more_often_than_the_delivery_limit_still_succeeds() {
+    // Twelve 429s in a row: more hand-backs than the quorum queue's delivery
+    // limit (10). Each must return the task to the queue as a new message,
+    // not as a requeue the broker counts, or the task would be dead-lettered
+    // while still `pending`.
+    let server = MockServer::start().await;
+    let script = Script::new(
+        (0..12)
+            .map(|_| ResponseTemplate::new(429).insert_header("Retry-After", "0"))
+            .collect(),
+        good_answer,
+    );
+    script.mount(&server).await;
+    let app = spawn_openai(&server, &[("AI_MAX_RETRIES", "0")]).await;
+    let ids = seed(&app, &["Gamma Menuiserie".to_owned()]).await;
+    let batch = post_batch(
+        &app,
+        json!({"target": "prolocalisation", "ids": ids, "kinds": ["meta_description"]}),
+    )
+    .await;
+    let id = batch["id"].as_str().unwrap();
+    let done = wait_batch(&app, id).await;
+    assert_eq!(done["succeeded"], 1, "{done}");
+    assert_eq!(script.requests().len(), 13);
+    let (status, _, _) = task_row(&app, id).await;
+    assert_eq!(status, "succeeded");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_template_batch_of_200_pages_succeeds_and_passes_the_validator() {
     let app = spawn(&[("AI_PROVIDER", "template"), ("WORKER_PREFETCH", "8")]).await;
     let names: Vec<String> = (0..200).map(|i| format!("Entreprise {i} SARL")).collect();
