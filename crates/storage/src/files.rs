@@ -7,25 +7,58 @@ use diesel::prelude::*;
 use diesel_async::{AsyncPgConnection, RunQueryDsl};
 use uuid::Uuid;
 
-/// Chunks are written and read at this size.
-pub const CHUNK_BYTES: usize = 256 * 1024;
+/// Chunks are written at this size (the last one is shorter); readers take
+/// chunks of any size, in `seq` order. One chunk is buffered in memory per
+/// upload in progress; a 1 MB upload is one or two writes.
+pub const CHUNK_BYTES: usize = 1024 * 1024;
 
-/// Starts a file; chunks follow with [`append_chunk`], then [`finish_file`].
-/// A file never finished is swept by cleanup (it has no job).
-pub async fn begin_file(conn: &mut AsyncPgConnection) -> Result<Uuid> {
-    let id = Uuid::now_v7();
-    diesel::insert_into(stored_files::table)
-        .values((
-            stored_files::id.eq(id),
-            stored_files::size_bytes.eq(0i64),
-            stored_files::sha256.eq(Vec::<u8>::new()),
-        ))
-        .execute(conn)
-        .await?;
-    Ok(id)
+/// Writes chunk `seq` of a file in one transaction, and with the first
+/// chunk the file's row: `finish` (size, SHA-256) completes the file in the
+/// same transaction. Nothing is written for a file before its first chunk,
+/// so an upload refused early (size, type) never stored anything.
+///
+/// The transaction commits with `synchronous_commit = off`: it does not wait
+/// for its WAL to reach the disk. That is safe because a file is only ever
+/// used through its job, and the job's own transaction (job + outbox, a
+/// normal synchronous commit) comes later in the WAL: once that commit is
+/// flushed, so is everything before it, chunks included. A crash before it
+/// loses at most a file without a job, which the client was never told was
+/// accepted and cleanup sweeps. This turns the per-chunk fsyncs of an upload
+/// into none, leaving one per upload (the job).
+pub async fn write_chunk(
+    conn: &mut AsyncPgConnection,
+    file_id: Uuid,
+    seq: i32,
+    data: &[u8],
+    finish: Option<(i64, &[u8])>,
+) -> Result<()> {
+    use diesel_async::AsyncConnection;
+    conn.transaction::<_, StorageError, _>(async |conn| {
+        diesel::sql_query("SET LOCAL synchronous_commit = off")
+            .execute(conn)
+            .await?;
+        if seq == 0 {
+            let (size, sha256) = finish.unwrap_or((0, &[]));
+            diesel::insert_into(stored_files::table)
+                .values((
+                    stored_files::id.eq(file_id),
+                    stored_files::size_bytes.eq(size),
+                    stored_files::sha256.eq(sha256),
+                ))
+                .execute(conn)
+                .await?;
+        } else if let Some((size, sha256)) = finish {
+            finish_file(conn, file_id, size, sha256).await?;
+        }
+        if !data.is_empty() {
+            append_chunk(conn, file_id, seq, data).await?;
+        }
+        Ok(())
+    })
+    .await
 }
 
-pub async fn append_chunk(conn: &mut AsyncPgConnection, file_id: Uuid, seq: i32, data: &[u8]) -> Result<()> {
+async fn append_chunk(conn: &mut AsyncPgConnection, file_id: Uuid, seq: i32, data: &[u8]) -> Result<()> {
     diesel::insert_into(file_chunks::table)
         .values((
             file_chunks::file_id.eq(file_id),
@@ -37,12 +70,7 @@ pub async fn append_chunk(conn: &mut AsyncPgConnection, file_id: Uuid, seq: i32,
     Ok(())
 }
 
-pub async fn finish_file(
-    conn: &mut AsyncPgConnection,
-    file_id: Uuid,
-    size: i64,
-    sha256: &[u8],
-) -> Result<()> {
+async fn finish_file(conn: &mut AsyncPgConnection, file_id: Uuid, size: i64, sha256: &[u8]) -> Result<()> {
     diesel::update(stored_files::table.find(file_id))
         .set((stored_files::size_bytes.eq(size), stored_files::sha256.eq(sha256)))
         .execute(conn)

@@ -36,7 +36,6 @@ pub async fn receive(req: &HttpRequest, payload: web::Payload, state: &AppState)
         ));
     }
     let mut multipart = Multipart::new(req.headers(), payload);
-    let mut conn = pool::conn(&state.pool).await?;
     let mut stored: Option<(Uuid, String, i64, String)> = None;
     let mut import_type: Option<String> = None;
     let mut options = ImportOptions::default();
@@ -63,9 +62,7 @@ pub async fn receive(req: &HttpRequest, payload: web::Payload, state: &AppState)
                         .and_then(|cd| cd.get_filename())
                         .map(sanitize_file_name)
                         .unwrap_or_default();
-                    let file_id = files::begin_file(&mut conn).await?;
-                    // Registered before any chunk so a failure below cleans it up.
-                    stored = Some((file_id, file_name.clone(), 0, String::new()));
+                    let file_id = Uuid::now_v7();
                     let mut hasher = Sha256::new();
                     let mut size: u64 = 0;
                     let mut seq = 0i32;
@@ -83,7 +80,13 @@ pub async fn receive(req: &HttpRequest, payload: web::Payload, state: &AppState)
                             sniffed = true;
                         }
                         if buf.len() >= files::CHUNK_BYTES {
-                            files::append_chunk(&mut conn, file_id, seq, &buf).await?;
+                            // A connection only while writing: none is held
+                            // while the client sends the next megabyte.
+                            let mut conn = pool::conn(&state.pool).await?;
+                            // Registered from the first write so a failure
+                            // below deletes what was stored.
+                            stored = Some((file_id, file_name.clone(), 0, String::new()));
+                            files::write_chunk(&mut conn, file_id, seq, &buf, None).await?;
                             seq += 1;
                             buf.clear();
                         }
@@ -91,11 +94,11 @@ pub async fn receive(req: &HttpRequest, payload: web::Payload, state: &AppState)
                     if !sniffed && seq == 0 {
                         sniff(&buf, &file_name)?;
                     }
-                    if !buf.is_empty() {
-                        files::append_chunk(&mut conn, file_id, seq, &buf).await?;
-                    }
                     let digest = hasher.finalize();
-                    files::finish_file(&mut conn, file_id, size as i64, &digest).await?;
+                    let mut conn = pool::conn(&state.pool).await?;
+                    stored = Some((file_id, file_name.clone(), 0, String::new()));
+                    // The last (or only) chunk and the file's size and hash, in one write.
+                    files::write_chunk(&mut conn, file_id, seq, &buf, Some((size as i64, &digest))).await?;
                     if let Some(s) = stored.as_mut() {
                         s.2 = size as i64;
                         s.3 = hex::encode(digest);
@@ -151,7 +154,9 @@ pub async fn receive(req: &HttpRequest, payload: web::Payload, state: &AppState)
         })
     };
     let outcome = finish();
-    if let (Err(_), Some((file_id, ..))) = (&outcome, stored) {
+    if let (Err(_), Some((file_id, ..))) = (&outcome, stored)
+        && let Ok(mut conn) = pool::conn(&state.pool).await
+    {
         let _ = files::delete_file(&mut conn, file_id).await;
     }
     outcome

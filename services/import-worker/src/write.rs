@@ -79,7 +79,7 @@ pub async fn commit_batch(
                 let mut counted = None;
                 let r = conn
                     .transaction::<(), TxError, _>(async |c| {
-                        let m = merge(c, &records, parents).await?;
+                        let m = merge(c, &records, parents, false).await?;
                         counted = Some(m);
                         Err(TxError::DryRun)
                     })
@@ -93,7 +93,7 @@ pub async fn commit_batch(
                     (Ok(()), _) => BatchMerge::default(),
                 }
             } else {
-                merge(conn, &records, parents).await?
+                merge(conn, &records, parents, ctx.generate_ai).await?
             };
             errors.extend(merged.late_errors);
             let error_count = errors.len() as i64;
@@ -154,10 +154,13 @@ impl BatchMerge {
 /// already in the batch go to a later round, so each row's outcome is what
 /// it did to the stored data when applied in file order (a repeated
 /// identical row is `unchanged`).
+/// `pages` asks for the pages of the entreprises written (the AI hand-over);
+/// without it they are not looked up.
 async fn merge(
     conn: &mut AsyncPgConnection,
     records: &[(u64, Record)],
     parents: &mut ParentCache,
+    pages: bool,
 ) -> Result<BatchMerge, StorageError> {
     let mut out = BatchMerge::default();
 
@@ -267,6 +270,9 @@ async fn merge(
         out.counts.created += c.created;
         out.counts.updated += c.updated;
         let new_pages = entities::link_pages(conn).await?;
+        if !pages {
+            continue;
+        }
         // The pages of what changed, and pages that appeared only now.
         let touched: Vec<i64> = merged.touched().collect();
         let mut pages = if touched.is_empty() {
