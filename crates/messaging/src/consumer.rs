@@ -66,7 +66,7 @@ pub trait Handler: Send + Sync + 'static {
     fn parked(&self, message: Message, reason: String) -> BoxFuture<'static, ()>;
 }
 
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct ConsumerSettings {
     pub amqp_url: String,
     pub topology: Topology,
@@ -75,6 +75,18 @@ pub struct ConsumerSettings {
     pub max_retries: u32,
     /// Shown in the management console.
     pub name: String,
+}
+
+// By hand: `amqp_url` carries the broker password and must never be printed.
+impl std::fmt::Debug for ConsumerSettings {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ConsumerSettings")
+            .field("queue", &self.queue)
+            .field("prefetch", &self.prefetch)
+            .field("max_retries", &self.max_retries)
+            .field("name", &self.name)
+            .finish_non_exhaustive()
+    }
 }
 
 /// Consumes until `shutdown` turns true, reconnecting with capped backoff
