@@ -804,6 +804,22 @@ fn xls_truncated_and_garbage() {
     assert_eq!(xls_failure(text), "format_mismatch");
 }
 
+/// Found by fuzzing (`fuzz/`, target `sheets_xls_biff`): calamine 0.38's `parse_bof` slices the
+/// first two bytes of a BOF record without checking its length, and panics on a BOF of 0 bytes.
+/// The panic is contained (calamine runs under `catch_unwind`) and the file is `unreadable_file`.
+#[test]
+fn xls_bof_record_too_short_for_calamine() {
+    let mut bytes = read(&fixture("entreprises_xlwt.xls"));
+    let bofs = record_offsets(&bytes, 0x0809, 16);
+    let at = *bofs.first().expect("the workbook's BOF record");
+    // Length 0: the 16 bytes that followed are now read as the next records.
+    bytes[at + 2..at + 4].copy_from_slice(&0u16.to_le_bytes());
+    let error = open_bytes(FileFormat::Xls, bytes)
+        .and_then(all_rows)
+        .expect_err("refused");
+    assert_eq!(error.code(), "unreadable_file", "{error}");
+}
+
 #[test]
 fn xls_every_single_byte_corruption_is_survived() {
     // Not a code assertion: whatever a flipped byte does, the process survives and answers.
