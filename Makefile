@@ -17,11 +17,18 @@ run: check-services ## migrate, start the API and both workers, print the addres
 
 test: check-services ## the whole test suite: unit, end-to-end against the real PostgreSQL and RabbitMQ, deploy checks
 	$(CARGO) build --workspace --bins --locked
+	scripts/install-browser.sh
 	$(CARGO) test --workspace --locked --no-fail-fast
+	scripts/schemathesis.sh
+	scripts/fuzz.sh short
 	scripts/check-deploy.sh
 
 check-services: ## make sure PostgreSQL and RabbitMQ answer, or say how to start them
 	@scripts/check-services.sh
+
+.PHONY: fuzz
+fuzz: ## fuzz the upload readers, header matcher and normalisers, 10 min per target (FUZZ_SECONDS)
+	scripts/fuzz.sh long
 
 bench: check-services ## SPEC §14 measurements side by side (release build); writes docs/benchmarks.md
 	python3 bench/run.py

@@ -36,7 +36,8 @@ done
 cat <<MSG
 
   Foxflow is running.
-    API and dashboard:  http://$api_addr/
+    Dashboard:          http://$api_addr/   (open it, paste the admin token to sign in)
+    API reference:      http://$api_addr/docs   (OpenAPI: http://$api_addr/api/openapi.json)
     Admin token:        $token
     Logs:               .run/logs/{api-gateway,import-worker,ai-worker}.log
 

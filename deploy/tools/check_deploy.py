@@ -29,6 +29,7 @@ KNOWN_ENV = {
     # Beyond SPEC §2 (docs/configuration.md): tuning knobs the services also read.
     "OPENAI_CONNECT_TIMEOUT", "OPENAI_TIMEOUT", "UPLOAD_THROTTLE_EXEMPT_ADMINS", "IMPORT_BATCH_ROWS",
     "WORKER_PREFETCH", "DB_POOL_SIZE",
+    "WEBHOOK_MAX_ATTEMPTS", "WEBHOOK_RETRY_BASE", "WEBHOOK_TIMEOUT",
 }
 SECRET_ENV = {"DATABASE_URL", "AMQP_URL", "OPENAI_API_KEY"}
 BINARIES = {"api-gateway", "import-worker", "ai-worker", "foxctl"}

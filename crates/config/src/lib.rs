@@ -135,6 +135,12 @@ pub struct Config {
     pub prefetch: u16,
     /// Database connections per process.
     pub db_pool_size: usize,
+    /// Webhook delivery attempts in all, the first included (`WEBHOOK_MAX_ATTEMPTS`).
+    pub webhook_max_attempts: u32,
+    /// The wait after a failed delivery, doubled after each failure (`WEBHOOK_RETRY_BASE`).
+    pub webhook_retry_base: Duration,
+    /// One delivery attempt, the receiver's answer included (`WEBHOOK_TIMEOUT`).
+    pub webhook_timeout: Duration,
 }
 
 impl fmt::Debug for Config {
@@ -246,7 +252,16 @@ impl Config {
             import_batch_rows: env.parse("IMPORT_BATCH_ROWS", "5000")?,
             prefetch: env.parse("WORKER_PREFETCH", "1")?,
             db_pool_size: env.parse("DB_POOL_SIZE", "8")?,
+            webhook_max_attempts: env.parse("WEBHOOK_MAX_ATTEMPTS", "8")?,
+            webhook_retry_base: env.duration("WEBHOOK_RETRY_BASE", "1s")?,
+            webhook_timeout: env.duration("WEBHOOK_TIMEOUT", "10s")?,
         };
+        if config.webhook_max_attempts == 0 || config.webhook_timeout.is_zero() {
+            return Err(ConfigError {
+                var: "WEBHOOK_MAX_ATTEMPTS/WEBHOOK_TIMEOUT",
+                reason: "must be at least 1 attempt and more than 0s".into(),
+            });
+        }
         if config.ai_provider == AiProviderKind::OpenAi && config.openai_base_url.is_none() {
             return Err(ConfigError {
                 var: "OPENAI_BASE_URL",
@@ -362,6 +377,9 @@ mod tests {
         assert_eq!(c.import_time_limit, Duration::from_secs(2000));
         assert_eq!(c.import_log_retention, Duration::from_secs(90 * 86400));
         assert_eq!(c.ai_provider, AiProviderKind::Template);
+        assert_eq!(c.webhook_max_attempts, 8);
+        assert_eq!(c.webhook_retry_base, Duration::from_secs(1));
+        assert_eq!(c.webhook_timeout, Duration::from_secs(10));
     }
 
     #[test]

@@ -9,6 +9,7 @@ pub mod naf_reference;
 pub mod normalize;
 pub mod records;
 pub mod values;
+pub mod webhooks;
 
 pub use job::{ImportOptions, ImportType, JobStatus, Outcome};
 pub use values::ValueError;

@@ -7,6 +7,7 @@ use foxflow_messaging::Topology;
 use foxflow_storage::auth::Role;
 
 mod dlq;
+mod import;
 mod maintenance;
 mod naf;
 
@@ -50,6 +51,10 @@ enum Command {
         #[arg(long)]
         dry_run: bool,
     },
+    /// Upload a file through the API and, with --wait, follow it to its end.
+    /// Exit codes: 0 success (or accepted, without --wait), 1 API failure,
+    /// 2 usage error, 3 partial, 4 error.
+    Import(import::ImportArgs),
     /// Print the RabbitMQ topology the services declare, as definitions JSON.
     Topology {
         /// Namespace (defaults to FOX_NAMESPACE).
@@ -84,6 +89,11 @@ enum TokenCommand {
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
+    // A client of the API: it needs none of the services' configuration.
+    if let Command::Import(args) = cli.command {
+        foxflow_telemetry::init_cli();
+        std::process::exit(import::run(args).await);
+    }
     let config = Config::from_env(Process::Cli)?;
     foxflow_telemetry::init_cli();
     match cli.command {
@@ -143,6 +153,7 @@ async fn main() -> anyhow::Result<()> {
         Command::FixSousCategorieNames { dry_run } => {
             maintenance::fix_sous_categorie_names(&config, dry_run).await?
         }
+        Command::Import(_) => unreachable!("handled before the configuration is read"),
         Command::Topology { namespace } => {
             let ns = namespace.unwrap_or(config.namespace.clone());
             let t = Topology::new(&ns, config.import_retry_delay, config.ai_retry_delay);

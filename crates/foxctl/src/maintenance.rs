@@ -40,6 +40,10 @@ pub async fn cleanup(config: &Config, dry_run: bool) -> anyhow::Result<()> {
         r.orphan_files_deleted,
         bytes(r.orphan_bytes_deleted)
     );
+    println!(
+        "webhook deliveries {verb}deleted {:>8}",
+        r.webhook_deliveries_deleted
+    );
     Ok(())
 }
 

@@ -239,6 +239,14 @@ pub async fn create_batch(
         .execute(conn)
         .await?;
     if n == 0 {
+        if let Some(progress) = batch_progress(conn, id).await? {
+            crate::webhooks::enqueue(
+                conn,
+                foxflow_domain::webhooks::WebhookEvent::AiBatchCompleted,
+                serde_json::to_value(&progress).expect("batch progress serialises"),
+            )
+            .await?;
+        }
         return Ok(CreatedBatch {
             id,
             target_type: new.target,
@@ -555,17 +563,77 @@ pub async fn finish_task(
         TaskStatus::Failed => (None, Some(reason)),
         _ => (Some(reason), None),
     };
-    let n = diesel::sql_query(
-        "UPDATE ai_tasks SET status = $2, reason = COALESCE($3, reason), last_error = $4, completed_at = now()
-          WHERE id = $1 AND status IN ('pending', 'processing')",
-    )
-    .bind::<SqlUuid, _>(id)
-    .bind::<Text, _>(status.as_str())
-    .bind::<Nullable<Text>, _>(reason)
-    .bind::<Nullable<Text>, _>(error)
-    .execute(conn)
-    .await?;
-    Ok(n == 1)
+    conn.transaction::<_, StorageError, _>(async |conn| {
+        let batch: Option<BatchOf> = diesel::sql_query(
+            "UPDATE ai_tasks SET status = $2, reason = COALESCE($3, reason), last_error = $4, completed_at = now()
+              WHERE id = $1 AND status IN ('pending', 'processing')
+             RETURNING batch_id",
+        )
+        .bind::<SqlUuid, _>(id)
+        .bind::<Text, _>(status.as_str())
+        .bind::<Nullable<Text>, _>(reason)
+        .bind::<Nullable<Text>, _>(error)
+        .get_result(conn)
+        .await
+        .optional()?;
+        match batch {
+            Some(b) => {
+                complete_batch_if_done(conn, b.batch_id).await?;
+                Ok(true)
+            }
+            None => Ok(false),
+        }
+    })
+    .await
+}
+
+#[derive(QueryableByName)]
+struct BatchOf {
+    #[diesel(sql_type = SqlUuid)]
+    batch_id: Uuid,
+}
+
+/// Marks a batch completed when none of its tasks is pending or processing
+/// any more, and queues `ai_batch.completed` for the webhooks, once. Call
+/// it inside the transaction that ended one of its tasks.
+///
+/// The batch row is locked first: two tasks ending at the same moment in
+/// two transactions would otherwise each still see the other one running,
+/// and neither would complete the batch. With the lock the second waits,
+/// then sees the first one's task final.
+pub async fn complete_batch_if_done(conn: &mut AsyncPgConnection, batch_id: Uuid) -> Result<bool> {
+    let open: Option<Option<DateTime<Utc>>> = ai_batches::table
+        .find(batch_id)
+        .select(ai_batches::completed_at)
+        .for_update()
+        .first(conn)
+        .await
+        .optional()?;
+    if !matches!(open, Some(None)) {
+        return Ok(false);
+    }
+    let running: i64 = ai_tasks::table
+        .filter(ai_tasks::batch_id.eq(batch_id))
+        .filter(ai_tasks::status.eq_any([TaskStatus::Pending.as_str(), TaskStatus::Processing.as_str()]))
+        .count()
+        .get_result(conn)
+        .await?;
+    if running > 0 {
+        return Ok(false);
+    }
+    diesel::update(ai_batches::table.find(batch_id))
+        .set(ai_batches::completed_at.eq(diesel::dsl::now))
+        .execute(conn)
+        .await?;
+    if let Some(progress) = batch_progress(conn, batch_id).await? {
+        crate::webhooks::enqueue(
+            conn,
+            foxflow_domain::webhooks::WebhookEvent::AiBatchCompleted,
+            serde_json::to_value(&progress).expect("batch progress serialises"),
+        )
+        .await?;
+    }
+    Ok(true)
 }
 
 /// Hands a task back (a transient failure, or shutdown): `pending` again,
@@ -899,6 +967,7 @@ pub async fn store_generation(conn: &mut AsyncPgConnection, rec: &GenerationReco
                 return Err(StorageError::NotFound);
             }
         }
+        complete_batch_if_done(conn, rec.task.batch_id).await?;
         Ok(true)
     })
     .await
@@ -945,4 +1014,103 @@ pub async fn latest_provenance(
         ))
         .load(conn)
         .await?)
+}
+
+#[derive(QueryableByName)]
+struct BatchListRow {
+    #[diesel(sql_type = SqlUuid)]
+    id: Uuid,
+    #[diesel(sql_type = Text)]
+    target_type: String,
+    #[diesel(sql_type = Array<Text>)]
+    kinds: Vec<String>,
+    #[diesel(sql_type = Bool)]
+    force: bool,
+    #[diesel(sql_type = Nullable<SqlUuid>)]
+    import_id: Option<Uuid>,
+    #[diesel(sql_type = Nullable<SqlUuid>)]
+    owner_id: Option<Uuid>,
+    #[diesel(sql_type = Nullable<Jsonb>)]
+    selection: Option<serde_json::Value>,
+    #[diesel(sql_type = Integer)]
+    total: i32,
+    #[diesel(sql_type = Timestamptz)]
+    created_at: DateTime<Utc>,
+    #[diesel(sql_type = BigInt)]
+    succeeded: i64,
+    #[diesel(sql_type = BigInt)]
+    failed: i64,
+    #[diesel(sql_type = BigInt)]
+    skipped: i64,
+    #[diesel(sql_type = BigInt)]
+    pending: i64,
+    #[diesel(sql_type = BigInt)]
+    processing: i64,
+    #[diesel(sql_type = Nullable<Timestamptz>)]
+    last: Option<DateTime<Utc>>,
+}
+
+/// One page of batches, newest first, each with its tasks counted by status
+/// (one statement for the page, whatever its size), and the total.
+/// `owner` narrows it to one user's batches.
+pub async fn list_batches(
+    conn: &mut AsyncPgConnection,
+    owner: Option<Uuid>,
+    page: i64,
+    per_page: i64,
+) -> Result<(Vec<BatchProgress>, i64)> {
+    let total: i64 = {
+        let mut q = ai_batches::table.into_boxed();
+        if let Some(o) = owner {
+            q = q.filter(ai_batches::owner_id.eq(o));
+        }
+        q.count().get_result(conn).await?
+    };
+    let rows: Vec<BatchListRow> = diesel::sql_query(
+        "SELECT b.id, b.target_type, b.kinds, b.force, b.import_id, b.owner_id, b.selection, b.total,
+                b.created_at,
+                count(t.id) FILTER (WHERE t.status = 'succeeded') AS succeeded,
+                count(t.id) FILTER (WHERE t.status = 'failed') AS failed,
+                count(t.id) FILTER (WHERE t.status = 'skipped') AS skipped,
+                count(t.id) FILTER (WHERE t.status IN ('pending', 'processing')) AS pending,
+                count(t.id) FILTER (WHERE t.status = 'processing') AS processing,
+                max(t.completed_at) AS last
+         FROM (SELECT * FROM ai_batches
+               WHERE $1::uuid IS NULL OR owner_id = $1
+               ORDER BY created_at DESC, id DESC
+               LIMIT $2 OFFSET $3) b
+         LEFT JOIN ai_tasks t ON t.batch_id = b.id
+         GROUP BY b.id, b.target_type, b.kinds, b.force, b.import_id, b.owner_id, b.selection, b.total,
+                  b.created_at
+         ORDER BY b.created_at DESC, b.id DESC",
+    )
+    .bind::<Nullable<SqlUuid>, _>(owner)
+    .bind::<BigInt, _>(per_page)
+    .bind::<BigInt, _>((page - 1) * per_page)
+    .load(conn)
+    .await?;
+    let items = rows
+        .into_iter()
+        .map(|r| BatchProgress {
+            id: r.id,
+            target: r.target_type,
+            kinds: r.kinds,
+            force: r.force,
+            import_id: r.import_id,
+            owner_id: r.owner_id,
+            selection: r.selection,
+            status: if r.pending == 0 { "completed" } else { "running" },
+            total: i64::from(r.total),
+            succeeded: r.succeeded,
+            failed: r.failed,
+            skipped: r.skipped,
+            pending: r.pending,
+            processing: r.processing,
+            created_at: r.created_at,
+            // Same rule as `batch_progress`: the last task's end, or the
+            // creation of a batch that had nothing to do.
+            completed_at: (r.pending == 0).then(|| r.last.unwrap_or(r.created_at)),
+        })
+        .collect();
+    Ok((items, total))
 }

@@ -376,7 +376,7 @@ pub async fn finish(
         if job.generate_ai && !job.dry_run && status != JobStatus::Error {
             crate::ai::create_batch_for_import(conn, job_id, job.owner_id, None).await?;
         }
-        Ok(diesel::update(import_jobs::table.find(job_id))
+        let job = diesel::update(import_jobs::table.find(job_id))
             .set((
                 import_jobs::status.eq(status.as_str()),
                 import_jobs::last_error.eq(last_error),
@@ -387,26 +387,38 @@ pub async fn finish(
             ))
             .returning(ImportJob::as_returning())
             .get_result(conn)
-            .await?)
+            .await?;
+        // Announced if and only if the final status commits.
+        crate::webhooks::enqueue_import_completed(conn, &job).await?;
+        Ok(job)
     })
     .await
 }
 
 /// Marks a job `error` whatever its lease (retries exhausted, message parked).
 pub async fn fail(conn: &mut AsyncPgConnection, job_id: Uuid, reason: &str) -> Result<()> {
-    diesel::update(import_jobs::table.find(job_id))
-        .filter(import_jobs::status.eq_any([JobStatus::Pending.as_str(), JobStatus::Processing.as_str()]))
-        .set((
-            import_jobs::status.eq(JobStatus::Error.as_str()),
-            import_jobs::last_error.eq(reason),
-            import_jobs::completed_at.eq(diesel::dsl::now),
-            import_jobs::lease_owner.eq(None::<String>),
-            import_jobs::lease_expires_at.eq(None::<DateTime<Utc>>),
-            import_jobs::updated_at.eq(diesel::dsl::now),
-        ))
-        .execute(conn)
-        .await?;
-    Ok(())
+    conn.transaction::<_, StorageError, _>(async |conn| {
+        let job: Option<ImportJob> = diesel::update(import_jobs::table.find(job_id))
+            .filter(import_jobs::status.eq_any([JobStatus::Pending.as_str(), JobStatus::Processing.as_str()]))
+            .set((
+                import_jobs::status.eq(JobStatus::Error.as_str()),
+                import_jobs::last_error.eq(reason),
+                import_jobs::completed_at.eq(diesel::dsl::now),
+                import_jobs::lease_owner.eq(None::<String>),
+                import_jobs::lease_expires_at.eq(None::<DateTime<Utc>>),
+                import_jobs::updated_at.eq(diesel::dsl::now),
+            ))
+            .returning(ImportJob::as_returning())
+            .get_result(conn)
+            .await
+            .optional()?;
+        // Only the call that made it final announces it.
+        if let Some(job) = job {
+            crate::webhooks::enqueue_import_completed(conn, &job).await?;
+        }
+        Ok(())
+    })
+    .await
 }
 
 /// Lets go of a job without finishing it (graceful shutdown): the next
@@ -525,4 +537,106 @@ pub async fn retry(
         Ok(job)
     })
     .await
+}
+
+/// Jobs counted by status and by type, their rows summed, and the mean of
+/// the per-job success rates (jobs with at least one processed row).
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct JobStats {
+    pub total: i64,
+    /// Every status, 0 when none.
+    pub by_status: std::collections::BTreeMap<String, i64>,
+    /// Every import type, 0 when none.
+    pub by_type: std::collections::BTreeMap<String, i64>,
+    pub rows: RowTotals,
+    /// Percentage, rounded to 2 decimals; null before any job processed a row.
+    pub average_success_rate: Option<f64>,
+}
+
+#[derive(Debug, Clone, Copy, Default, Serialize)]
+pub struct RowTotals {
+    pub total: i64,
+    pub processed: i64,
+    pub created: i64,
+    pub updated: i64,
+    pub unchanged: i64,
+    pub errors: i64,
+}
+
+#[derive(QueryableByName)]
+struct StatsGroup {
+    #[diesel(sql_type = diesel::sql_types::Text)]
+    status: String,
+    #[diesel(sql_type = diesel::sql_types::Text)]
+    import_type: String,
+    #[diesel(sql_type = diesel::sql_types::BigInt)]
+    jobs: i64,
+    #[diesel(sql_type = diesel::sql_types::BigInt)]
+    total_rows: i64,
+    #[diesel(sql_type = diesel::sql_types::BigInt)]
+    processed_rows: i64,
+    #[diesel(sql_type = diesel::sql_types::BigInt)]
+    created_rows: i64,
+    #[diesel(sql_type = diesel::sql_types::BigInt)]
+    updated_rows: i64,
+    #[diesel(sql_type = diesel::sql_types::BigInt)]
+    unchanged_rows: i64,
+    #[diesel(sql_type = diesel::sql_types::BigInt)]
+    error_rows: i64,
+    /// Sum of the per-job success rates and how many jobs have one, so the
+    /// groups combine into one mean.
+    #[diesel(sql_type = diesel::sql_types::Double)]
+    rate_sum: f64,
+    #[diesel(sql_type = diesel::sql_types::BigInt)]
+    rated: i64,
+}
+
+/// The dashboard's totals in one aggregate pass over `import_jobs`
+/// (`owner` narrows it to one user's jobs).
+pub async fn stats(conn: &mut AsyncPgConnection, owner: Option<Uuid>) -> Result<JobStats> {
+    let groups: Vec<StatsGroup> = diesel::sql_query(
+        "SELECT status, import_type, count(*) AS jobs,
+                COALESCE(sum(total_rows), 0)::int8 AS total_rows,
+                COALESCE(sum(processed_rows), 0)::int8 AS processed_rows,
+                COALESCE(sum(created_rows), 0)::int8 AS created_rows,
+                COALESCE(sum(updated_rows), 0)::int8 AS updated_rows,
+                COALESCE(sum(unchanged_rows), 0)::int8 AS unchanged_rows,
+                COALESCE(sum(error_rows), 0)::int8 AS error_rows,
+                COALESCE(sum((processed_rows - error_rows)::float8 * 100 / processed_rows)
+                         FILTER (WHERE processed_rows > 0), 0)::float8 AS rate_sum,
+                count(*) FILTER (WHERE processed_rows > 0) AS rated
+         FROM import_jobs
+         WHERE $1::uuid IS NULL OR owner_id = $1
+         GROUP BY status, import_type",
+    )
+    .bind::<diesel::sql_types::Nullable<diesel::sql_types::Uuid>, _>(owner)
+    .load(conn)
+    .await?;
+    let mut stats = JobStats {
+        by_status: JobStatus::ALL
+            .iter()
+            .map(|s| (s.as_str().to_owned(), 0))
+            .collect(),
+        by_type: ImportType::ALL
+            .iter()
+            .map(|t| (t.as_str().to_owned(), 0))
+            .collect(),
+        ..JobStats::default()
+    };
+    let (mut rate_sum, mut rated) = (0.0, 0i64);
+    for g in groups {
+        stats.total += g.jobs;
+        *stats.by_status.entry(g.status).or_default() += g.jobs;
+        *stats.by_type.entry(g.import_type).or_default() += g.jobs;
+        stats.rows.total += g.total_rows;
+        stats.rows.processed += g.processed_rows;
+        stats.rows.created += g.created_rows;
+        stats.rows.updated += g.updated_rows;
+        stats.rows.unchanged += g.unchanged_rows;
+        stats.rows.errors += g.error_rows;
+        rate_sum += g.rate_sum;
+        rated += g.rated;
+    }
+    stats.average_success_rate = (rated > 0).then(|| (rate_sum / rated as f64 * 100.0).round() / 100.0);
+    Ok(stats)
 }

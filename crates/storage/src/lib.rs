@@ -15,6 +15,7 @@ pub mod outbox;
 pub mod pool;
 pub mod reference;
 pub mod schema;
+pub mod webhooks;
 
 pub use diesel_async::AsyncPgConnection;
 pub use error::StorageError;

@@ -48,6 +48,8 @@ pub struct CleanupReport {
     /// deleted jobs.
     pub orphan_files_deleted: i64,
     pub orphan_bytes_deleted: i64,
+    /// Settled webhook deliveries (delivered or failed) past the log retention.
+    pub webhook_deliveries_deleted: i64,
 }
 
 #[derive(diesel::QueryableByName)]
@@ -68,6 +70,12 @@ struct Counts {
 // Jobs past the log retention.
 const OLD_JOBS: &str =
     "SELECT j.id FROM import_jobs j WHERE j.created_at < now() - make_interval(secs => $1)";
+
+// Settled webhook deliveries past the log retention (pending ones are kept:
+// they are still owed to their receiver).
+const OLD_DELIVERIES: &str = "
+SELECT d.id FROM webhook_deliveries d
+WHERE d.status <> 'pending' AND d.created_at < now() - make_interval(secs => $1)";
 
 // Files no job kept by this run references, older than an hour.
 const ORPHAN_FILES: &str = "
@@ -132,6 +140,14 @@ pub async fn cleanup(
             )
             .await?;
             (report.files_purged, report.bytes_purged) = (c.a, c.b);
+            let c = counts(
+                conn,
+                &format!("t AS ({OLD_DELIVERIES}) SELECT count(*) AS a, 0::int8 AS b FROM t"),
+                logs,
+                files,
+            )
+            .await?;
+            report.webhook_deliveries_deleted = c.a;
             return Ok(report);
         }
 
@@ -197,6 +213,19 @@ pub async fn cleanup(
         )
         .await?;
         (report.files_purged, report.bytes_purged) = (c.a, c.b);
+        // 4. Old webhook deliveries, delivered or given up.
+        let c = counts(
+            conn,
+            &format!(
+                "t AS ({OLD_DELIVERIES}),
+                 gone AS (DELETE FROM webhook_deliveries d USING t WHERE d.id = t.id RETURNING 1)
+                 SELECT (SELECT count(*) FROM gone) AS a, 0::int8 AS b"
+            ),
+            logs,
+            files,
+        )
+        .await?;
+        report.webhook_deliveries_deleted = c.a;
         Ok(report)
     })
     .await

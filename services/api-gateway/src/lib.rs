@@ -45,6 +45,7 @@ pub async fn start(config: Config, shutdown: Shutdown) -> anyhow::Result<Running
         pool: pool.clone(),
         publisher: publisher.clone(),
         relay_wake: relay_wake.clone(),
+        shutdown: shutdown.clone(),
     };
 
     let depth_task = tokio::spawn(foxflow_messaging::run_depth_sampler(

@@ -1,5 +1,6 @@
 use foxflow_config::Config;
 use foxflow_messaging::Publisher;
+use foxflow_process::Shutdown;
 use foxflow_storage::DbPool;
 use std::sync::Arc;
 use tokio::sync::Notify;
@@ -12,4 +13,7 @@ pub struct AppState {
     pub publisher: Publisher,
     /// Wakes the outbox relay right after a job is committed.
     pub relay_wake: Arc<Notify>,
+    /// Ends long-lived responses (the events streams) so a graceful stop
+    /// does not wait for them.
+    pub shutdown: Shutdown,
 }

@@ -93,6 +93,17 @@ pub async fn start(config: Config, shutdown: Shutdown) -> anyhow::Result<Running
         foxflow_messaging::depth::SAMPLE_EVERY,
         shutdown.subscribe(),
     )));
+    // Webhook deliveries queued when jobs and AI batches end: their own
+    // task, so a slow receiver never holds up an import.
+    tasks.push(tokio::spawn(foxflow_webhooks::run_webhook_deliveries(
+        pool.clone(),
+        foxflow_webhooks::Settings {
+            max_attempts: config.webhook_max_attempts,
+            retry_base: config.webhook_retry_base,
+            timeout: config.webhook_timeout,
+        },
+        shutdown.subscribe(),
+    )));
     if let Some(schedule) = cleanup_schedule {
         let retention = foxflow_storage::maintenance::Retention {
             logs: config.import_log_retention,

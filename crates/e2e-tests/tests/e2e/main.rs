@@ -1,9 +1,14 @@
 //! End-to-end: uploads over HTTP, through RabbitMQ, into PostgreSQL.
 
 mod ai;
+mod cli;
+mod dashboard;
 mod faults;
 mod formats;
 mod foundation;
+mod hostile;
 mod ops;
 mod rate_limits;
+mod secrets;
 mod uploads;
+mod webhooks;

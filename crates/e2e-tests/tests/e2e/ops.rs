@@ -524,6 +524,7 @@ async fn cleanup_removes_what_retention_allows_once_and_keeps_the_rest() {
         // The deleted job's file and the abandoned upload.
         orphan_files_deleted: 2,
         orphan_bytes_deleted: 0, // checked below
+        webhook_deliveries_deleted: 0,
     };
 
     // A dry run counts and changes nothing.

@@ -2,7 +2,9 @@
 
 use crate::auth::Caller;
 use crate::error::ApiError;
+use crate::routes::Paging;
 use crate::state::AppState;
+use crate::views::{BatchDetailView, BatchView, ErrorBody, Page};
 use actix_web::http::header;
 use actix_web::{HttpResponse, get, post, web};
 use diesel_async::AsyncConnection;
@@ -24,17 +26,20 @@ const FAILURES_PREVIEW: i64 = 20;
 
 /// Registers this module's routes under `/api/v1`.
 pub fn configure(cfg: &mut web::ServiceConfig) {
-    cfg.service(create).service(get);
+    cfg.service(create).service(list).service(get);
 }
 
 /// `{target, ids? | import_id? | filter?, kinds?, force?}`: exactly one
 /// way of choosing the targets.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreateBatch {
+    /// `entreprise`, `prolocalisation`, `categorie`, `sous_categorie` or `ville`.
     pub target: String,
     pub ids: Option<Vec<i64>>,
     pub import_id: Option<Uuid>,
+    /// `{ville_id?, sous_categorie_id?, categorie_id?, departement?, never_generated?}`.
+    #[schema(value_type = Option<Object>)]
     pub filter: Option<TargetFilter>,
     /// Every kind the target has when absent.
     pub kinds: Option<Vec<String>>,
@@ -44,6 +49,24 @@ pub struct CreateBatch {
 
 /// `POST /api/v1/ai/generations`: writes the batch, its tasks and one
 /// message per task in one transaction and answers 202 with the batch.
+#[utoipa::path(
+    context_path = "/api/v1",
+    operation_id = "create_ai_batch",
+    tag = "ai",
+    request_body = CreateBatch,
+    responses(
+        (status = 202, description = "The batch, queued", body = BatchView,
+         headers(("Location" = String, description = "The batch's URL"))),
+        (status = 400, description = "Malformed JSON", body = ErrorBody),
+        (status = 401, description = "No valid bearer token", body = ErrorBody),
+        (status = 403, description = "Needs the staff role", body = ErrorBody),
+        (status = 404, description = "No such import", body = ErrorBody),
+        (status = 409, description = "The import has no imported rows yet", body = ErrorBody),
+        (status = 422, description = "Unknown target, kind or ids; not exactly one selection", body = ErrorBody),
+        (status = 503, description = "Database unavailable", body = ErrorBody),
+    ),
+    security(("bearer" = []))
+)]
 #[post("/ai/generations")]
 pub async fn create(
     body: web::Json<CreateBatch>,
@@ -173,6 +196,19 @@ fn kinds_for(target: TargetType, asked: Option<&[String]>) -> Result<Vec<TextKin
 
 /// `GET /api/v1/ai/generations/{id}`: counts by status, and the first
 /// failures with their reasons.
+#[utoipa::path(
+    context_path = "/api/v1",
+    operation_id = "get_ai_batch",
+    tag = "ai",
+    params(("id" = String, Path, description = "The batch's id (UUID)")),
+    responses(
+        (status = 200, description = "The batch's progress and first failures", body = BatchDetailView),
+        (status = 401, description = "No valid bearer token", body = ErrorBody),
+        (status = 404, description = "No such batch (or another user's)", body = ErrorBody),
+        (status = 503, description = "Database unavailable", body = ErrorBody),
+    ),
+    security(("bearer" = []))
+)]
 #[get("/ai/generations/{id}")]
 pub async fn get(
     path: web::Path<String>,
@@ -193,4 +229,36 @@ pub async fn get(
     let mut body = serde_json::to_value(&progress).map_err(|e| ApiError::Internal(e.into()))?;
     body["failures"] = serde_json::to_value(failures).map_err(|e| ApiError::Internal(e.into()))?;
     Ok(HttpResponse::Ok().json(body))
+}
+
+/// `GET /api/v1/ai/generations?page=&per_page=`: batches newest first with
+/// their progress; staff see their own.
+#[utoipa::path(
+    context_path = "/api/v1",
+    operation_id = "list_ai_batches",
+    tag = "ai",
+    params(Paging),
+    responses(
+        (status = 200, description = "One page of batches, newest first", body = Page<BatchView>),
+        (status = 400, description = "Bad paging", body = ErrorBody),
+        (status = 401, description = "No valid bearer token", body = ErrorBody),
+        (status = 503, description = "Database unavailable", body = ErrorBody),
+    ),
+    security(("bearer" = []))
+)]
+#[get("/ai/generations")]
+pub async fn list(
+    paging: web::Query<Paging>,
+    state: web::Data<AppState>,
+    caller: Caller,
+) -> Result<HttpResponse, ApiError> {
+    let (page, per_page) = paging.bounds();
+    let mut conn = pool::conn(&state.pool).await?;
+    let (items, total) = ai::list_batches(&mut conn, caller.owner_filter(), page, per_page).await?;
+    Ok(HttpResponse::Ok().json(Page {
+        items,
+        total,
+        page,
+        per_page,
+    }))
 }

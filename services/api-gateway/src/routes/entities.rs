@@ -5,7 +5,7 @@ use crate::auth::Caller;
 use crate::error::ApiError;
 use crate::routes::Paging;
 use crate::state::AppState;
-use crate::views::Page;
+use crate::views::{ErrorBody, Page, Record, RecordPage};
 use actix_web::{HttpResponse, get, web};
 use foxflow_domain::ai_text::TargetType;
 use foxflow_domain::values::{CodePostal, NafCode, Siren};
@@ -40,6 +40,20 @@ fn given(v: &Option<String>) -> Option<&str> {
 
 /// `GET /api/v1/prolocalisations/{id}`: the page, its texts, and the
 /// provenance of each text.
+#[utoipa::path(
+    context_path = "/api/v1",
+    operation_id = "get_prolocalisation",
+    tag = "directory",
+    params(("id" = String, Path, description = "The page's numeric id")),
+    responses(
+        (status = 200, description = "The page, its entreprise, activity, town, texts and their provenance", body = Record),
+        (status = 400, description = "An invalid filter value", body = ErrorBody),
+        (status = 401, description = "No valid bearer token", body = ErrorBody),
+        (status = 404, description = "Not found", body = ErrorBody),
+        (status = 503, description = "Database unavailable", body = ErrorBody),
+    ),
+    security(("bearer" = []))
+)]
 #[get("/prolocalisations/{id}")]
 pub async fn prolocalisation(
     path: web::Path<String>,
@@ -57,6 +71,20 @@ pub async fn prolocalisation(
 }
 
 /// `GET /api/v1/entreprises/{siren}`, with its pages.
+#[utoipa::path(
+    context_path = "/api/v1",
+    operation_id = "get_entreprise",
+    tag = "directory",
+    params(("siren" = String, Path, description = "9 digits, Luhn-valid")),
+    responses(
+        (status = 200, description = "The entreprise and its pages", body = Record),
+        (status = 400, description = "An invalid filter value", body = ErrorBody),
+        (status = 401, description = "No valid bearer token", body = ErrorBody),
+        (status = 404, description = "Not found", body = ErrorBody),
+        (status = 503, description = "Database unavailable", body = ErrorBody),
+    ),
+    security(("bearer" = []))
+)]
 #[get("/entreprises/{siren}")]
 pub async fn entreprise(
     path: web::Path<String>,
@@ -71,7 +99,8 @@ pub async fn entreprise(
     Ok(HttpResponse::Ok().json(entreprise))
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct EntreprisesQuery {
     pub q: Option<String>,
     pub naf_code: Option<String>,
@@ -83,6 +112,19 @@ pub struct EntreprisesQuery {
 }
 
 /// `GET /api/v1/entreprises?q=&naf_code=&code_postal=&ville=&is_active=&page=&per_page=`, by SIREN.
+#[utoipa::path(
+    context_path = "/api/v1",
+    operation_id = "list_entreprises",
+    tag = "directory",
+    params(EntreprisesQuery),
+    responses(
+        (status = 200, description = "One page of entreprises, by SIREN", body = RecordPage),
+        (status = 400, description = "An invalid filter value", body = ErrorBody),
+        (status = 401, description = "No valid bearer token", body = ErrorBody),
+        (status = 503, description = "Database unavailable", body = ErrorBody),
+    ),
+    security(("bearer" = []))
+)]
 #[get("/entreprises")]
 pub async fn entreprises(
     query: web::Query<EntreprisesQuery>,
@@ -114,7 +156,8 @@ pub async fn entreprises(
     Ok(page_of(items, total, bounds))
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct NamedQuery {
     pub q: Option<String>,
     pub categorie_id: Option<i64>,
@@ -123,6 +166,19 @@ pub struct NamedQuery {
 }
 
 /// `GET /api/v1/categories?q=&page=&per_page=`.
+#[utoipa::path(
+    context_path = "/api/v1",
+    operation_id = "list_categories",
+    tag = "directory",
+    params(NamedQuery),
+    responses(
+        (status = 200, description = "One page of catégories", body = RecordPage),
+        (status = 400, description = "An invalid filter value", body = ErrorBody),
+        (status = 401, description = "No valid bearer token", body = ErrorBody),
+        (status = 503, description = "Database unavailable", body = ErrorBody),
+    ),
+    security(("bearer" = []))
+)]
 #[get("/categories")]
 pub async fn categories(
     query: web::Query<NamedQuery>,
@@ -140,6 +196,19 @@ pub async fn categories(
 }
 
 /// `GET /api/v1/sous-categories?categorie_id=&q=&page=&per_page=`.
+#[utoipa::path(
+    context_path = "/api/v1",
+    operation_id = "list_sous_categories",
+    tag = "directory",
+    params(NamedQuery),
+    responses(
+        (status = 200, description = "One page of sous-catégories", body = RecordPage),
+        (status = 400, description = "An invalid filter value", body = ErrorBody),
+        (status = 401, description = "No valid bearer token", body = ErrorBody),
+        (status = 503, description = "Database unavailable", body = ErrorBody),
+    ),
+    security(("bearer" = []))
+)]
 #[get("/sous-categories")]
 pub async fn sous_categories(
     query: web::Query<NamedQuery>,
@@ -158,7 +227,8 @@ pub async fn sous_categories(
     Ok(page_of(items, total, bounds))
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct VillesQuery {
     pub q: Option<String>,
     pub departement: Option<String>,
@@ -168,6 +238,19 @@ pub struct VillesQuery {
 }
 
 /// `GET /api/v1/villes?q=&departement=&code_postal=&page=&per_page=`.
+#[utoipa::path(
+    context_path = "/api/v1",
+    operation_id = "list_villes",
+    tag = "directory",
+    params(VillesQuery),
+    responses(
+        (status = 200, description = "One page of villes", body = RecordPage),
+        (status = 400, description = "An invalid filter value", body = ErrorBody),
+        (status = 401, description = "No valid bearer token", body = ErrorBody),
+        (status = 503, description = "Database unavailable", body = ErrorBody),
+    ),
+    security(("bearer" = []))
+)]
 #[get("/villes")]
 pub async fn villes(
     query: web::Query<VillesQuery>,

@@ -4,6 +4,11 @@ use diesel_async::RunQueryDsl;
 use serde_json::json;
 
 /// Liveness: the process answers. Depends on nothing else on purpose.
+#[utoipa::path(
+    operation_id = "healthz",
+    tag = "operations",
+    responses((status = 200, description = "`{\"status\": \"ok\"}`", body = Object)),
+)]
 #[get("/healthz")]
 pub async fn healthz() -> HttpResponse {
     HttpResponse::Ok().json(json!({"status": "ok"}))
@@ -13,6 +18,14 @@ pub async fn healthz() -> HttpResponse {
 /// make the API unready: uploads are accepted while it is down (the outbox
 /// keeps their messages), so taking the API out of rotation would only turn
 /// a delay into an outage.
+#[utoipa::path(
+    operation_id = "readyz",
+    tag = "operations",
+    responses(
+        (status = 200, description = "`{status: ready, database: up, broker: up|down}`", body = Object),
+        (status = 503, description = "`{status: unavailable, database: down, …}`", body = Object),
+    ),
+)]
 #[get("/readyz")]
 pub async fn readyz(state: web::Data<AppState>) -> HttpResponse {
     let db_ok = match state.pool.get().await {

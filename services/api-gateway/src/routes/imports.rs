@@ -5,7 +5,7 @@ use crate::error::ApiError;
 use crate::routes::Paging;
 use crate::state::AppState;
 use crate::upload;
-use crate::views::{JobView, Page};
+use crate::views::{ErrorBody, ErrorRowView, JobView, Page, StatsView, UploadForm};
 use actix_web::http::header;
 use actix_web::{HttpRequest, HttpResponse, get, post, web};
 use foxflow_domain::{ImportType, JobStatus};
@@ -19,8 +19,11 @@ const PREVIEW_ERRORS: i64 = 10;
 
 /// Registers this module's routes under `/api/v1`.
 pub fn configure(cfg: &mut web::ServiceConfig) {
+    // `stats` before `get`: otherwise "stats" would be taken for an id.
     cfg.service(create)
         .service(list)
+        .service(stats)
+        .service(crate::routes::events::events)
         .service(get)
         .service(errors)
         .service(report)
@@ -29,6 +32,28 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
 
 /// `POST /api/v1/imports`: stores the file, writes the job and its message
 /// in one transaction, answers 202 at once. The work happens in a worker.
+#[utoipa::path(
+    context_path = "/api/v1",
+    operation_id = "create_import",
+    tag = "imports",
+    request_body(content = UploadForm, content_type = "multipart/form-data"),
+    params(("Idempotency-Key" = Option<String>, Header, nullable = false,
+            description = "Replaying the same key (same user) returns the first job instead of a new one")),
+    responses(
+        (status = 202, description = "Accepted; the job is queued", body = JobView,
+         headers(("Location" = String, description = "The job's URL"))),
+        (status = 400, description = "Malformed form or header", body = ErrorBody),
+        (status = 401, description = "No valid bearer token", body = ErrorBody),
+        (status = 403, description = "Needs the staff role", body = ErrorBody),
+        (status = 413, description = "The file exceeds MAX_IMPORT_FILE_BYTES", body = ErrorBody),
+        (status = 415, description = "Not multipart, or the content does not match the extension", body = ErrorBody),
+        (status = 422, description = "Missing or unknown import type, bad flag", body = ErrorBody),
+        (status = 429, description = "Upload throttle", body = ErrorBody,
+         headers(("Retry-After" = String, description = "Seconds to wait"))),
+        (status = 503, description = "Database unavailable", body = ErrorBody),
+    ),
+    security(("bearer" = []))
+)]
 #[post("/imports")]
 pub async fn create(
     req: HttpRequest,
@@ -109,17 +134,35 @@ async fn upload_throttle(state: &AppState, caller: &Caller) -> Result<(), ApiErr
     }
 }
 
-#[derive(Debug, serde::Deserialize)]
+#[derive(Debug, serde::Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct ListQuery {
+    /// `pending`, `processing`, `success`, `partial` or `error`.
     pub status: Option<String>,
+    /// `entreprises`, `categories`, `sous_categories` or `villes`.
     pub import_type: Option<String>,
     // Not `#[serde(flatten)]`: flattened query fields arrive as strings and
     // numbers then fail to parse.
+    /// From 1 (default 1).
     pub page: Option<i64>,
+    /// 1 to 500 (default 50).
     pub per_page: Option<i64>,
 }
 
 /// `GET /api/v1/imports`: newest first; staff see their own jobs.
+#[utoipa::path(
+    context_path = "/api/v1",
+    operation_id = "list_imports",
+    tag = "imports",
+    params(ListQuery),
+    responses(
+        (status = 200, description = "One page of jobs, newest first", body = Page<JobView>),
+        (status = 400, description = "Unknown status or import type, bad paging", body = ErrorBody),
+        (status = 401, description = "No valid bearer token", body = ErrorBody),
+        (status = 503, description = "Database unavailable", body = ErrorBody),
+    ),
+    security(("bearer" = []))
+)]
 #[get("/imports")]
 pub async fn list(
     query: web::Query<ListQuery>,
@@ -184,7 +227,31 @@ pub async fn visible_job(
     }
 }
 
+/// The body of `GET /imports/{id}` (and of every `job` event): the job and
+/// its first error rows.
+pub async fn job_view(conn: &mut AsyncPgConnection, job: ImportJob) -> Result<JobView, ApiError> {
+    let preview = if job.error_rows > 0 || job.status() == JobStatus::Error {
+        jobs::errors_page(conn, job.id, 1, PREVIEW_ERRORS).await?.0
+    } else {
+        Vec::new()
+    };
+    Ok(JobView::new(job, preview))
+}
+
 /// `GET /api/v1/imports/{id}`.
+#[utoipa::path(
+    context_path = "/api/v1",
+    operation_id = "get_import",
+    tag = "imports",
+    params(("id" = String, Path, description = "The import's id (UUID)")),
+    responses(
+        (status = 200, description = "The job", body = JobView),
+        (status = 401, description = "No valid bearer token", body = ErrorBody),
+        (status = 404, description = "No such import (or another user's)", body = ErrorBody),
+        (status = 503, description = "Database unavailable", body = ErrorBody),
+    ),
+    security(("bearer" = []))
+)]
 #[get("/imports/{id}")]
 pub async fn get(
     path: web::Path<String>,
@@ -193,11 +260,44 @@ pub async fn get(
 ) -> Result<HttpResponse, ApiError> {
     let mut conn = pool::conn(&state.pool).await?;
     let job = visible_job(&mut conn, &caller, &path).await?;
-    let (preview, _) = jobs::errors_page(&mut conn, job.id, 1, PREVIEW_ERRORS).await?;
-    Ok(HttpResponse::Ok().json(JobView::new(job, preview)))
+    Ok(HttpResponse::Ok().json(job_view(&mut conn, job).await?))
+}
+
+/// `GET /api/v1/imports/stats`: jobs by status and type, rows, the mean
+/// success rate; staff count their own jobs only.
+#[utoipa::path(
+    context_path = "/api/v1",
+    operation_id = "import_stats",
+    tag = "imports",
+    responses(
+        (status = 200, description = "Totals", body = StatsView),
+        (status = 401, description = "No valid bearer token", body = ErrorBody),
+        (status = 503, description = "Database unavailable", body = ErrorBody),
+    ),
+    security(("bearer" = []))
+)]
+#[get("/imports/stats")]
+pub async fn stats(state: web::Data<AppState>, caller: Caller) -> Result<HttpResponse, ApiError> {
+    let mut conn = pool::conn(&state.pool).await?;
+    let stats = jobs::stats(&mut conn, caller.owner_filter()).await?;
+    Ok(HttpResponse::Ok().json(stats))
 }
 
 /// `GET /api/v1/imports/{id}/errors?page=&per_page=`, in row order.
+#[utoipa::path(
+    context_path = "/api/v1",
+    operation_id = "import_errors",
+    tag = "imports",
+    params(("id" = String, Path, description = "The import's id (UUID)"), Paging),
+    responses(
+        (status = 200, description = "One page of error rows, in row order", body = Page<ErrorRowView>),
+        (status = 400, description = "Bad paging", body = ErrorBody),
+        (status = 401, description = "No valid bearer token", body = ErrorBody),
+        (status = 404, description = "No such import (or another user's)", body = ErrorBody),
+        (status = 503, description = "Database unavailable", body = ErrorBody),
+    ),
+    security(("bearer" = []))
+)]
 #[get("/imports/{id}/errors")]
 pub async fn errors(
     path: web::Path<String>,
@@ -221,6 +321,22 @@ pub async fn errors(
 const REPORT_MAX_ERRORS: i64 = 100_000;
 
 /// `GET /api/v1/imports/{id}/report.xlsx`.
+#[utoipa::path(
+    context_path = "/api/v1",
+    operation_id = "import_report",
+    tag = "imports",
+    params(("id" = String, Path, description = "The import's id (UUID)")),
+    responses(
+        (status = 200, description = "The report: a summary sheet and the error rows",
+         content_type = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+         body = crate::views::Binary,
+         headers(("Content-Disposition" = String, description = "attachment; filename=…"))),
+        (status = 401, description = "No valid bearer token", body = ErrorBody),
+        (status = 404, description = "No such import (or another user's)", body = ErrorBody),
+        (status = 503, description = "Database unavailable", body = ErrorBody),
+    ),
+    security(("bearer" = []))
+)]
 #[get("/imports/{id}/report.xlsx")]
 pub async fn report(
     path: web::Path<String>,
@@ -264,6 +380,22 @@ pub async fn report(
 
 /// `POST /api/v1/imports/{id}/retry`: from `error` or `partial` only (409
 /// otherwise); the job runs again from its first row.
+#[utoipa::path(
+    context_path = "/api/v1",
+    operation_id = "retry_import",
+    tag = "imports",
+    params(("id" = String, Path, description = "The import's id (UUID)")),
+    responses(
+        (status = 202, description = "Queued again from its first row", body = JobView,
+         headers(("Location" = String, description = "The job's URL"))),
+        (status = 401, description = "No valid bearer token", body = ErrorBody),
+        (status = 403, description = "Needs the staff role", body = ErrorBody),
+        (status = 404, description = "No such import (or another user's)", body = ErrorBody),
+        (status = 409, description = "Not in `error` or `partial`, or its file was purged", body = ErrorBody),
+        (status = 503, description = "Database unavailable", body = ErrorBody),
+    ),
+    security(("bearer" = []))
+)]
 #[post("/imports/{id}/retry")]
 pub async fn retry(
     path: web::Path<String>,

@@ -8,6 +8,12 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.service(scrape);
 }
 
+#[utoipa::path(
+    operation_id = "metrics",
+    tag = "operations",
+    responses((status = 200, description = "Prometheus text exposition (SPEC §10)",
+               content_type = "text/plain; version=0.0.4; charset=utf-8", body = String)),
+)]
 #[get("/metrics")]
 pub async fn scrape() -> HttpResponse {
     HttpResponse::Ok()

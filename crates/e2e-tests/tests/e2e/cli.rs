@@ -1,0 +1,225 @@
+//! `foxctl import` against a running stack: the built binary uploads through
+//! the API, follows the job (events stream) and exits by the job's status:
+//! 0 success, 3 partial, 4 error; 1 when the API refuses, 2 on bad usage.
+
+use foxflow_testkit::TestApp;
+use foxflow_testkit::chaos::binary;
+use serde_json::Value;
+use std::path::PathBuf;
+use std::time::Duration;
+
+struct Run {
+    code: i32,
+    stdout: String,
+    stderr: String,
+}
+
+/// A file in a fresh temporary directory, removed with it.
+struct TempFile {
+    dir: PathBuf,
+    path: PathBuf,
+}
+
+impl TempFile {
+    fn new(name: &str, content: &str) -> TempFile {
+        let dir = std::env::temp_dir().join(format!("foxctl-{}", uuid::Uuid::new_v4().simple()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join(name);
+        std::fs::write(&path, content).unwrap();
+        TempFile { dir, path }
+    }
+}
+
+impl Drop for TempFile {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+/// Runs `foxctl import <args>` with the app's URL and `token`, without
+/// blocking the runtime the in-process services run on.
+async fn foxctl(app: &TestApp, token: Option<&str>, args: &[&str]) -> Run {
+    let mut cmd = tokio::process::Command::new(binary("foxctl"));
+    cmd.arg("import")
+        .args(args)
+        .env_clear()
+        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+        .env("FOX_API_URL", app.url(""))
+        .env("RUST_LOG", "warn")
+        .kill_on_drop(true);
+    if let Some(t) = token {
+        cmd.env("FOX_TOKEN", t);
+    }
+    let out = tokio::time::timeout(Duration::from_secs(90), cmd.output())
+        .await
+        .expect("foxctl finished within 90 s")
+        .expect("foxctl runs");
+    Run {
+        code: out.status.code().expect("foxctl exited (not killed by a signal)"),
+        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+    }
+}
+
+fn json_of(run: &Run) -> Value {
+    serde_json::from_str(&run.stdout).unwrap_or_else(|e| {
+        panic!(
+            "--json output is not JSON ({e}): {}\nstderr: {}",
+            run.stdout, run.stderr
+        )
+    })
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn import_wait_exits_zero_on_success_and_json_parses() {
+    let app = TestApp::spawn().await;
+    let file = TempFile::new(
+        "villes.csv",
+        "nom,code_postal\nLyon,69001\nAnnecy,74000\nBrest,29200\n",
+    );
+    let path = file.path.to_str().unwrap();
+
+    let run = foxctl(
+        &app,
+        Some(&app.admin_token),
+        &[path, "--type", "villes", "--wait", "--json"],
+    )
+    .await;
+    assert_eq!(run.code, 0, "stdout: {}\nstderr: {}", run.stdout, run.stderr);
+    // Followed on the events stream, not by the polling fallback.
+    assert!(
+        !run.stderr.contains("events stream unavailable"),
+        "{}",
+        run.stderr
+    );
+    let job = json_of(&run);
+    assert_eq!(job["status"], "success", "{job}");
+    assert_eq!(job["total_rows"], 3);
+    assert_eq!(job["created_rows"], 3);
+    assert_eq!(job["error_rows"], 0);
+    // The CLI's word is the API's: the same job, final.
+    let (status, stored) = app
+        .get_json(&format!("/api/v1/imports/{}", job["id"].as_str().unwrap()))
+        .await;
+    assert_eq!(status, 200);
+    assert_eq!(stored["status"], "success");
+    assert_eq!(stored["created_rows"], 3);
+
+    // Again, for people: a summary table on stdout; nothing changes this time.
+    let run = foxctl(
+        &app,
+        Some(&app.admin_token),
+        &[path, "--type", "villes", "--wait"],
+    )
+    .await;
+    assert_eq!(run.code, 0, "stdout: {}\nstderr: {}", run.stdout, run.stderr);
+    assert!(run.stdout.contains(": success"), "{}", run.stdout);
+    let line = |label: &str| {
+        run.stdout
+            .lines()
+            .find(|l| l.split_whitespace().next() == Some(label))
+            .unwrap_or_else(|| panic!("no `{label}` line in:\n{}", run.stdout))
+            .split_whitespace()
+            .last()
+            .unwrap()
+            .to_owned()
+    };
+    assert_eq!(line("unchanged"), "3");
+    assert_eq!(line("created"), "0");
+    assert_eq!(line("errors"), "0");
+    assert!(run.stdout.contains("rows/s"), "{}", run.stdout);
+
+    // Without --wait: the job id alone on stdout, exit 0 at the 202.
+    let run = foxctl(&app, Some(&app.admin_token), &[path, "--type", "villes"]).await;
+    assert_eq!(run.code, 0, "stderr: {}", run.stderr);
+    let id = run.stdout.trim();
+    assert!(uuid::Uuid::parse_str(id).is_ok(), "not a job id: {id:?}");
+    let job = app.wait_final(id, Duration::from_secs(30)).await;
+    assert_eq!(job["status"], "success");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn import_exit_codes_tell_partial_error_refusal_and_usage_apart() {
+    let app = TestApp::spawn().await;
+
+    // A missing required column: the job ends `error` → 4, and the JSON says why.
+    let missing = TempFile::new("villes.csv", "nom\nLyon\nBrest\n");
+    let run = foxctl(
+        &app,
+        Some(&app.admin_token),
+        &[
+            missing.path.to_str().unwrap(),
+            "--type",
+            "villes",
+            "--wait",
+            "--json",
+        ],
+    )
+    .await;
+    assert_eq!(run.code, 4, "stdout: {}\nstderr: {}", run.stdout, run.stderr);
+    let job = json_of(&run);
+    assert_eq!(job["status"], "error", "{job}");
+    assert_eq!(job["created_rows"], 0);
+    assert!(
+        job["errors_preview"].as_array().is_some_and(|e| !e.is_empty()),
+        "the final job carries its error rows: {job}"
+    );
+
+    // Some good rows and one bad postal code: `partial` → 3, and the summary
+    // lists the bad row.
+    let partial = TempFile::new(
+        "villes.csv",
+        "nom,code_postal\nLyon,69001\nNulle-Part,ABCDE\nBrest,29200\n",
+    );
+    let run = foxctl(
+        &app,
+        Some(&app.admin_token),
+        &[partial.path.to_str().unwrap(), "--type", "villes", "--wait"],
+    )
+    .await;
+    assert_eq!(run.code, 3, "stdout: {}\nstderr: {}", run.stdout, run.stderr);
+    assert!(run.stdout.contains(": partial"), "{}", run.stdout);
+    assert!(run.stdout.contains("first error rows"), "{}", run.stdout);
+    assert!(
+        run.stdout.contains("ABCDE") || run.stdout.contains("code_postal"),
+        "{}",
+        run.stdout
+    );
+
+    // The API refuses (unknown type): 1, with the API's code and message on stderr.
+    let run = foxctl(
+        &app,
+        Some(&app.admin_token),
+        &[partial.path.to_str().unwrap(), "--type", "planetes", "--wait"],
+    )
+    .await;
+    assert_eq!(run.code, 1, "stdout: {}\nstderr: {}", run.stdout, run.stderr);
+    assert!(
+        run.stderr.contains("HTTP 422 invalid_import_type"),
+        "{}",
+        run.stderr
+    );
+    assert!(run.stdout.is_empty(), "{}", run.stdout);
+
+    // A bad token is the API's refusal too.
+    let run = foxctl(
+        &app,
+        Some("fox_not_a_token"),
+        &[partial.path.to_str().unwrap(), "--type", "villes"],
+    )
+    .await;
+    assert_eq!(run.code, 1, "stderr: {}", run.stderr);
+    assert!(run.stderr.contains("HTTP 401 unauthorized"), "{}", run.stderr);
+
+    // Usage: no token at all, or no such file.
+    let run = foxctl(&app, None, &[partial.path.to_str().unwrap(), "--type", "villes"]).await;
+    assert_eq!(run.code, 2, "stderr: {}", run.stderr);
+    assert!(run.stderr.contains("FOX_TOKEN"), "{}", run.stderr);
+    let run = foxctl(
+        &app,
+        Some(&app.admin_token),
+        &["/nonexistent/villes.csv", "--type", "villes"],
+    )
+    .await;
+    assert_eq!(run.code, 2, "stderr: {}", run.stderr);
+}
