@@ -31,6 +31,7 @@ fuzz: ## fuzz the upload readers, header matcher and normalisers, 10 min per tar
 	scripts/fuzz.sh long
 
 bench: check-services ## SPEC §14 measurements side by side (release build); writes docs/benchmarks.md
+	scripts/install-bench-tools.sh
 	python3 bench/run.py
 
 lint: ## formatting and clippy, warnings as errors
