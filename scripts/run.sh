@@ -44,6 +44,8 @@ cat <<MSG
   Try it:
     curl -H "Authorization: Bearer $token" -F import_type=entreprises \\
          -F file=@docs/samples/entreprises.csv http://$api_addr/api/v1/imports
+    FOX_API_URL=http://$api_addr FOX_TOKEN=$token \\
+         $bin/foxctl import docs/samples/villes_france.csv --type villes --wait
 
   Ctrl-C stops everything.
 MSG
