@@ -332,22 +332,8 @@ async fn process_delivery(
                 attempt + 1,
             )
             .with_str_header(headers::REASON, &reason);
-            match publisher.publish(&env).await {
-                Ok(()) => {
-                    count(&settings, "retried");
-                    ack(&delivery).await
-                }
-                // Could not hand it to the wait queue: give it back instead.
-                Err(e) => {
-                    tracing::warn!(error = %e, "cannot publish the retry; requeueing");
-                    let _ = delivery
-                        .acker
-                        .nack(BasicNackOptions {
-                            requeue: true,
-                            ..Default::default()
-                        })
-                        .await;
-                }
+            if forward(&publisher, &delivery, &env, "retry").await {
+                count(&settings, "retried");
             }
         }
         HandlerOutcome::Retry(reason) => {
@@ -386,19 +372,7 @@ fn republish(delivery: &Delivery, exchange: String, settings: &ConsumerSettings,
 /// own. The nack stays as the fallback when the copy cannot be published.
 async fn hand_back(settings: &ConsumerSettings, publisher: &Publisher, delivery: &Delivery, attempt: i64) {
     let env = republish(delivery, settings.topology.jobs_exchange(), settings, attempt);
-    match publisher.publish(&env).await {
-        Ok(()) => ack(delivery).await,
-        Err(e) => {
-            tracing::warn!(error = %e, "cannot republish; requeueing");
-            let _ = delivery
-                .acker
-                .nack(BasicNackOptions {
-                    requeue: true,
-                    ..Default::default()
-                })
-                .await;
-        }
-    }
+    forward(publisher, delivery, &env, "hand-back").await;
 }
 
 /// Moves a message to the parking queue with its reason; acks the original
@@ -413,14 +387,25 @@ async fn park(
     tracing::error!(%reason, queue = settings.queue.as_str(), "parking message");
     let env = republish(delivery, settings.topology.dead_exchange(), settings, attempt)
         .with_str_header(headers::REASON, reason);
-    match publisher.publish(&env).await {
+    let parked = forward(publisher, delivery, &env, "parked copy").await;
+    if parked {
+        count(settings, "parked");
+    }
+    parked
+}
+
+/// Publishes `env`, a copy of the delivery bound elsewhere, and acks the
+/// delivery only once the copy is confirmed; when the copy cannot be
+/// published the delivery goes back to its queue instead, so the message is
+/// never lost between the two. Returns whether the copy was published.
+async fn forward(publisher: &Publisher, delivery: &Delivery, env: &Envelope, what: &str) -> bool {
+    match publisher.publish(env).await {
         Ok(()) => {
-            count(settings, "parked");
             ack(delivery).await;
             true
         }
         Err(e) => {
-            tracing::warn!(error = %e, "cannot park the message; requeueing");
+            tracing::warn!(error = %e, "cannot publish the {what}; requeueing");
             let _ = delivery
                 .acker
                 .nack(BasicNackOptions {
