@@ -202,6 +202,10 @@ async fn consume_session(
     result
 }
 
+/// How long an ack or nack may take before the delivery is left to the
+/// broker's own redelivery.
+const ACK_TIMEOUT: Duration = Duration::from_secs(5);
+
 /// Counts a delivery in `foxflow_queue_messages_unacked` for as long as this
 /// process holds it.
 struct Held(prometheus::IntGauge);
@@ -406,13 +410,12 @@ async fn forward(publisher: &Publisher, delivery: &Delivery, env: &Envelope, wha
         }
         Err(e) => {
             tracing::warn!(error = %e, "cannot publish the {what}; requeueing");
-            let _ = delivery
-                .acker
-                .nack(BasicNackOptions {
-                    requeue: true,
-                    ..Default::default()
-                })
-                .await;
+            let nack = delivery.acker.nack(BasicNackOptions {
+                requeue: true,
+                ..Default::default()
+            });
+            // Bounded like the ack: on a dead connection the broker requeues anyway.
+            let _ = tokio::time::timeout(ACK_TIMEOUT, nack).await;
             false
         }
     }
@@ -427,7 +430,11 @@ fn count(settings: &ConsumerSettings, outcome: &str) {
 async fn ack(delivery: &Delivery) {
     // A failed ack (the channel died) means the broker redelivers; handlers
     // are idempotent, so that is harmless.
-    if let Err(e) = delivery.acker.ack(BasicAckOptions::default()).await {
-        tracing::warn!(error = %e, "ack failed; the message will be redelivered");
+    match tokio::time::timeout(ACK_TIMEOUT, delivery.acker.ack(BasicAckOptions::default())).await {
+        Ok(Ok(_)) => {}
+        Ok(Err(e)) => tracing::warn!(error = %e, "ack failed; the message will be redelivered"),
+        // An ack on a connection whose I/O loop has died may never resolve;
+        // waiting on it would keep the session from being replaced.
+        Err(_) => tracing::warn!("ack timed out; the message will be redelivered"),
     }
 }
