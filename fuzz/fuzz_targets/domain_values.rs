@@ -42,7 +42,16 @@ fuzz_target!(|data: &[u8]| {
         let _ = naf.division();
     }
     if let Some(cp) = canonical!(CodePostal, raw) {
-        assert!(cp.as_str().starts_with(cp.departement()) || cp.is_overseas());
+        // The département is the code's prefix (two digits, three overseas), except Corsica's
+        // 20xxx, which INSEE splits into 2A and 2B.
+        let dep = cp.departement();
+        match dep {
+            "2A" | "2B" => assert!(cp.as_str().starts_with("20"), "{cp:?} → {dep}"),
+            _ => {
+                assert!(cp.as_str().starts_with(dep), "{cp:?} → {dep}");
+                assert_eq!(dep.len(), if cp.is_overseas() { 3 } else { 2 }, "{cp:?} → {dep}");
+            }
+        }
     }
     if let Some(phone) = canonical!(Phone, raw) {
         let _ = phone.national();

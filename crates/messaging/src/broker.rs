@@ -20,11 +20,23 @@ pub async fn connect(url: &str, name: &str) -> Result<Connection, lapin::Error> 
         .map_err(|e: String| lapin::Error::from(std::io::Error::new(std::io::ErrorKind::InvalidInput, e)))?;
     uri.query.heartbeat.get_or_insert(HEARTBEAT_SECS);
     let props = ConnectionProperties::default().with_connection_name(name.to_owned().into());
-    match tokio::time::timeout(CONNECT_TIMEOUT, Connection::connect_uri(uri, props)).await {
+    bounded("an AMQP connection", Connection::connect_uri(uri, props)).await
+}
+
+/// Runs one exchange with the broker (opening a channel, declaring the
+/// topology, closing) for at most [`CONNECT_TIMEOUT`]. A request on a
+/// connection whose socket died can stay unanswered for ever in lapin, and an
+/// unbounded wait there is a consumer that never reconnects or a relay that
+/// never publishes again.
+pub async fn bounded<T>(
+    what: &str,
+    step: impl Future<Output = Result<T, lapin::Error>>,
+) -> Result<T, lapin::Error> {
+    match tokio::time::timeout(CONNECT_TIMEOUT, step).await {
         Ok(result) => result,
         Err(_) => Err(lapin::Error::from(std::io::Error::new(
             std::io::ErrorKind::TimedOut,
-            format!("no AMQP connection within {}s", CONNECT_TIMEOUT.as_secs()),
+            format!("no answer for {what} within {}s", CONNECT_TIMEOUT.as_secs()),
         ))),
     }
 }

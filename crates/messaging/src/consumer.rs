@@ -139,20 +139,24 @@ async fn consume_session(
     mut shutdown: watch::Receiver<bool>,
 ) -> Result<(), lapin::Error> {
     let connection = broker::connect(&settings.amqp_url, &settings.name).await?;
-    let channel = connection.create_channel().await?;
-    settings.topology.declare(&channel).await?;
-    channel
-        .basic_qos(settings.prefetch, BasicQosOptions::default())
-        .await?;
-    let tag = format!("{}-{}", settings.name, Uuid::new_v4().simple());
-    let mut consumer = channel
-        .basic_consume(
-            ShortString::from(settings.topology.work_queue(settings.queue)),
-            ShortString::from(tag.as_str()),
-            BasicConsumeOptions::default(),
-            FieldTable::default(),
-        )
-        .await?;
+    let (channel, mut consumer) = broker::bounded("the consumer's channel", async {
+        let channel = connection.create_channel().await?;
+        settings.topology.declare(&channel).await?;
+        channel
+            .basic_qos(settings.prefetch, BasicQosOptions::default())
+            .await?;
+        let tag = format!("{}-{}", settings.name, Uuid::new_v4().simple());
+        let consumer = channel
+            .basic_consume(
+                ShortString::from(settings.topology.work_queue(settings.queue)),
+                ShortString::from(tag.as_str()),
+                BasicConsumeOptions::default(),
+                FieldTable::default(),
+            )
+            .await?;
+        Ok((channel, consumer))
+    })
+    .await?;
     ready.store(true, Ordering::Relaxed);
     backoff.reset();
     tracing::info!(
@@ -196,9 +200,10 @@ async fn consume_session(
     ready.store(false, Ordering::Relaxed);
     // Let the jobs in hand finish or checkpoint (they see the shutdown too).
     while in_flight.join_next().await.is_some() {}
-    // Deliveries prefetched but not started return to the queue on close.
-    let _ = channel.close(200, ShortString::from("shutdown")).await;
-    let _ = connection.close(200, ShortString::from("shutdown")).await;
+    // Deliveries prefetched but not started return to the queue on close
+    // (or when the broker sees the socket go, if the close is not answered).
+    let _ = broker::bounded("closing the channel", channel.close(200, ShortString::from("shutdown"))).await;
+    let _ = broker::bounded("closing the connection", connection.close(200, ShortString::from("shutdown"))).await;
     result
 }
 

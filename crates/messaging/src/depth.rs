@@ -54,11 +54,15 @@ async fn sample_session(
     mut shutdown: watch::Receiver<bool>,
 ) -> Result<(), lapin::Error> {
     let connection = broker::connect(amqp_url, &format!("{name}-metrics")).await?;
-    let mut channel = connection.create_channel().await?;
     // Like every process, declare the topology first (idempotent, identical
     // arguments): the queues then exist and the passive declares below do
     // not fail on a fresh broker.
-    topology.declare(&channel).await?;
+    let mut channel = broker::bounded("the sampler's channel", async {
+        let channel = connection.create_channel().await?;
+        topology.declare(&channel).await?;
+        Ok(channel)
+    })
+    .await?;
     let queues = topology.all_queues();
     // Every process reports the work queues' unacked count, at 0 when it
     // consumes nothing, so each `/metrics` has the whole family.
@@ -69,16 +73,14 @@ async fn sample_session(
         let mut missing = false;
         for queue in &queues {
             if !channel.status().connected() {
-                channel = connection.create_channel().await?;
+                channel = broker::bounded("the sampler's channel", connection.create_channel()).await?;
             }
-            match channel
-                .queue_declare(
-                    ShortString::from(queue.as_str()),
-                    QueueDeclareOptions::default().passive(),
-                    FieldTable::default(),
-                )
-                .await
-            {
+            let declare = channel.queue_declare(
+                ShortString::from(queue.as_str()),
+                QueueDeclareOptions::default().passive(),
+                FieldTable::default(),
+            );
+            match broker::bounded("a queue's depth", declare).await {
                 Ok(q) => {
                     metrics::queue_ready()
                         .with_label_values(&[queue.as_str()])
@@ -100,7 +102,7 @@ async fn sample_session(
         tokio::select! {
             _ = tokio::time::sleep(next) => {}
             _ = shutdown.changed() => {
-                let _ = connection.close(200, ShortString::from("shutdown")).await;
+                let _ = broker::bounded("closing the connection", connection.close(200, ShortString::from("shutdown"))).await;
                 return Ok(());
             }
         }

@@ -86,9 +86,13 @@ impl Publisher {
 
     async fn open(&self) -> Result<Link, MessagingError> {
         let connection = broker::connect(&self.url, &self.name).await?;
-        let channel = connection.create_channel().await?;
-        channel.confirm_select(ConfirmSelectOptions::default()).await?;
-        self.topology.declare(&channel).await?;
+        let channel = broker::bounded("the publisher's channel", async {
+            let channel = connection.create_channel().await?;
+            channel.confirm_select(ConfirmSelectOptions::default()).await?;
+            self.topology.declare(&channel).await?;
+            Ok(channel)
+        })
+        .await?;
         Ok(Link {
             _connection: connection,
             channel,
