@@ -202,8 +202,16 @@ async fn consume_session(
     while in_flight.join_next().await.is_some() {}
     // Deliveries prefetched but not started return to the queue on close
     // (or when the broker sees the socket go, if the close is not answered).
-    let _ = broker::bounded("closing the channel", channel.close(200, ShortString::from("shutdown"))).await;
-    let _ = broker::bounded("closing the connection", connection.close(200, ShortString::from("shutdown"))).await;
+    let _ = broker::bounded(
+        "closing the channel",
+        channel.close(200, ShortString::from("shutdown")),
+    )
+    .await;
+    let _ = broker::bounded(
+        "closing the connection",
+        connection.close(200, ShortString::from("shutdown")),
+    )
+    .await;
     result
 }
 

@@ -28,7 +28,8 @@
 //!   non-blank line; ties go `;` then tab then `,`; none → `,` (single-column file).
 //! - **CSV streams**; XLSX and XLS are read into memory (capped at `max_decompressed_bytes`),
 //!   pre-checked, then parsed by calamine under `catch_unwind`. XLSX cells are streamed from the
-//!   sheet XML on a helper thread through a bounded channel; XLS sheets are bounded by the
+//!   sheet XML on a helper thread through a bounded channel (the thread is joined when the reader
+//!   is dropped, so no parse outlives its reader); XLS sheets are bounded by the
 //!   pre-check (BIFF records are scanned for the sheet extent before calamine allocates for it).
 //! - **Cells → text.** Integral numbers without `.0` or exponent (`73282932000074`), other numbers
 //!   as Excel displays them (15 significant digits, shortest form), booleans `true`/`false`, dates

@@ -13,6 +13,7 @@
 use std::io::{self, BufReader, Cursor, Read};
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::mpsc::{Receiver, SyncSender, sync_channel};
+use std::thread::JoinHandle;
 
 use calamine::{Dimensions, Reader, SheetType, Xlsx, XlsxError, open_workbook_from_rs};
 use quick_xml::events::Event;
@@ -35,13 +36,29 @@ const EXCEL_MAX_ROWS: u64 = 1_048_576;
 type RowResult = Result<RawRow, SheetError>;
 
 pub(crate) struct XlsxSource {
-    rows: Receiver<RowResult>,
+    /// `None` once dropped: the parsing thread then stops at its next send.
+    rows: Option<Receiver<RowResult>>,
+    /// Joined on drop, so no parse outlives its reader: the worker's memory and CPU are back
+    /// when the reader goes, whether the file was read to the end or abandoned halfway.
+    parser: Option<JoinHandle<()>>,
 }
 
 impl RawSource for XlsxSource {
     fn next_raw(&mut self) -> Option<RowResult> {
         // A closed channel means the parsing thread is done (it sends its error before leaving).
-        self.rows.recv().ok()
+        self.rows.as_ref()?.recv().ok()
+    }
+}
+
+impl Drop for XlsxSource {
+    fn drop(&mut self) {
+        // Hang up first, or a thread blocked on a full channel would never see the end. Its
+        // remaining work is bounded by the pre-checked limits.
+        drop(self.rows.take());
+        if let Some(parser) = self.parser.take() {
+            // A panic was caught inside the thread already; nothing else can escape it.
+            let _ = parser.join();
+        }
     }
 }
 
@@ -55,7 +72,7 @@ pub(crate) fn open(bytes: Vec<u8>, limits: &Limits) -> Result<XlsxSource, SheetE
     precheck(&bytes, limits)?;
     let (tx, rx) = sync_channel(CHANNEL_ROWS);
     let limits = limits.clone();
-    std::thread::Builder::new()
+    let parser = std::thread::Builder::new()
         .name("foxflow-sheets-xlsx".to_owned())
         .spawn(move || {
             // Last line of defence: calamine must not take the process down with it.
@@ -68,7 +85,10 @@ pub(crate) fn open(bytes: Vec<u8>, limits: &Limits) -> Result<XlsxSource, SheetE
             // The reader may be gone already; nothing left to tell then.
             let _ = tx.send(Err(error));
         })?;
-    Ok(XlsxSource { rows: rx })
+    Ok(XlsxSource {
+        rows: Some(rx),
+        parser: Some(parser),
+    })
 }
 
 enum Stop {
