@@ -33,13 +33,20 @@ pub struct EntrepriseRow {
 /// compilation (1.4 s per batch measured, docs/benchmarks.md). Every
 /// statement below looks rows up by key: index nested loops keep a batch
 /// O(batch · log table). `SET LOCAL` ends with the batch's transaction.
+///
+/// No key on the staging table: every statement reads it from end to end,
+/// the caller hands over unique sirens, and the merge's `ON CONFLICT` would
+/// refuse a siren twice anyway; an index there only cost its upkeep. Rows
+/// never outlive the transaction (`ON COMMIT DELETE ROWS`); the `DELETE`
+/// covers a second merge in the same one, and unlike `TRUNCATE` it does not
+/// swap the table's file (catalog writes) every batch.
 const STAGING: &str = "
 CREATE TEMP TABLE IF NOT EXISTS staging_entreprises (
-    siren text PRIMARY KEY, siret text, nom text, nom_commercial text, adresse text, code_postal text,
+    siren text, siret text, nom text, nom_commercial text, adresse text, code_postal text,
     ville_nom text, ville_slug text, naf_code text, naf_libelle text, telephone text, email_contact text,
     site_web text, is_active boolean
 ) ON COMMIT DELETE ROWS;
-TRUNCATE staging_entreprises;
+DELETE FROM staging_entreprises;
 SET LOCAL jit = off;
 SET LOCAL enable_hashjoin = off;
 SET LOCAL enable_mergejoin = off;";
