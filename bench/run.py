@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""`make bench`: the four SPEC §14 measurements, side by side in one run,
+"""`make bench`: the SPEC §14 measurements, side by side in one run,
 against the real services (release build), written to docs/benchmarks.md.
 
 Uses its own databases (foxflow_bench, foxflow_bench_ref) and a random
@@ -20,6 +20,11 @@ BIN = Path(os.environ.get("CARGO_TARGET_DIR") or ROOT / "target") / "release"
 WORK = ROOT / ".run" / "bench"
 PG = os.environ.get("FOX_BENCH_PG", "postgres://postgres@127.0.0.1:5432")
 API = "127.0.0.1:18080"
+AI_METRICS = "127.0.0.1:19102"
+# Pages of text for the AI path measurement: villes × their two kinds.
+AI_VILLES = int(os.environ.get("FOX_BENCH_AI_VILLES", "5000"))
+# The ai-worker's concurrency for that run ("limits lifted"): WORKER_PREFETCH.
+AI_PREFETCH = os.environ.get("FOX_BENCH_AI_PREFETCH", "32")
 NS = "bench" + uuid.uuid4().hex[:8]
 
 
@@ -67,14 +72,32 @@ def import_file(token, path, kind="entreprises"):
         time.sleep(0.05)
 
 
-def wait_ready():
-    for _ in range(200):
+def wait_ready(addr=API, what="api-gateway"):
+    for _ in range(300):
         try:
-            urllib.request.urlopen(f"http://{API}/readyz", timeout=1)
+            urllib.request.urlopen(f"http://{addr}/readyz", timeout=1)
             return
         except Exception:
             time.sleep(0.1)
-    sys.exit("api-gateway did not become ready")
+    sys.exit(f"{what} did not become ready")
+
+
+def ai_path(token):
+    """SPEC §14's AI path overhead: one batch of AI_VILLES villes × 2 kinds through the
+    offline `template` provider (no latency of its own), rate limit off, from the POST to the
+    batch's `completed`: tasks per second end to end (outbox, relay, broker, ai-worker claim,
+    provider, validator, store, ack)."""
+    ids = [int(x) for x in psql("foxflow_bench", f"SELECT id FROM villes ORDER BY id LIMIT {AI_VILLES}").split()]
+    body = json.dumps({"target": "ville", "ids": ids, "kinds": ["description", "meta_description"],
+                       "force": True}).encode()
+    t0 = time.perf_counter()
+    _, batch = request("POST", "/api/v1/ai/generations", token, body, {"Content-Type": "application/json"})
+    while batch["status"] != "completed":
+        time.sleep(0.05)
+        _, batch = request("GET", f"/api/v1/ai/generations/{batch['id']}", token)
+    seconds = time.perf_counter() - t0
+    assert batch["succeeded"] == batch["total"] == 2 * len(ids), batch
+    return dict(tasks=batch["total"], seconds=seconds, rate=batch["total"] / seconds)
 
 
 def psql_reference(csv_path):
@@ -151,6 +174,7 @@ def main():
     token = sh(str(BIN / "foxctl"), "token", "create", "--name", "bench", "--role", "admin", env=env_for("foxflow_bench")).strip()
     api = subprocess.Popen([str(BIN / "api-gateway")], env=env_for("foxflow_bench"))
     worker = subprocess.Popen([str(BIN / "import-worker")], env=env_for("foxflow_bench"))
+    ai = None
     results = {"load": [os.getloadavg()[0]]}
     try:
         wait_ready()
@@ -200,10 +224,24 @@ def main():
         t0 = time.perf_counter()
         sh(str(BIN / "foxctl"), "fix-sous-categorie-names", env=env_for("foxflow_bench"))
         results["fix_names"] = time.perf_counter() - t0
+
+        # 5. The AI path with a zero-latency provider, on the real town list.
+        _, job = import_file(token, ROOT / "docs" / "samples" / "villes_france.csv", "villes")
+        assert job["status"] == "success", job
+        worker.terminate(); worker.wait(timeout=60)
+        ai = subprocess.Popen([str(BIN / "ai-worker")], env=env_for(
+            "foxflow_bench", METRICS_ADDR=AI_METRICS, AI_PROVIDER="template", WORKER_PREFETCH=AI_PREFETCH))
+        wait_ready(AI_METRICS, "ai-worker")
+        results["ai"] = ai_path(token)
+        results["load"].append(os.getloadavg()[0])
     finally:
-        for p in (api, worker):
+        for p in (api, worker, ai):
+            if p is None:
+                continue
             p.terminate()
-        for p in (api, worker):
+        for p in (api, worker, ai):
+            if p is None:
+                continue
             try:
                 p.wait(timeout=30)
             except Exception:
@@ -227,12 +265,13 @@ def report(r):
         f"| import-worker peak RSS, 1,000,000 rows | {rss_mb:.0f} MB ({r['memory']['status']}, {r['memory']['seconds']:.0f} s) | ≤ 150 MB | {'met' if rss_mb <= 150 else 'missed'} |",
         f"| fix-sous-categorie-names, 732 rows (whole foxctl run) | {r['fix_names']:.3f} s | ≤ 0.3 s | {'met' if r['fix_names'] <= 0.3 else 'missed'} |",
         f"| upload ack, 1 MB, 32 clients (wrk, {r['upload']['n']} uploads, {r['upload']['rate']:.0f}/s) | p50 {r['upload']['p50'] * 1000:.1f} ms, p90 {r['upload']['p90'] * 1000:.1f} ms, p99 {r['upload']['p99'] * 1000:.1f} ms | p99 ≤ 25 ms | {'met' if r['upload']['p99'] <= 0.025 else 'missed'} |",
+        f"| AI path, template provider, {r['ai']['tasks']:,} tasks (WORKER_PREFETCH={AI_PREFETCH}) | {r['ai']['rate']:,.0f} tasks/s ({r['ai']['seconds']:.1f} s) | ≥ 500 tasks/s | {'met' if r['ai']['rate'] >= 500 else 'missed'} |",
     ]
     runs = r["throughput_runs"]
     lines += ["", "Every throughput round (seconds; the table keeps the best of each column): "
               + "; ".join(f"{k} {', '.join(f'{x:.2f}' for x in v)}" for k, v in runs.items()) + ".",
               "1-minute load average (2 cores, shared with other work) at the start, after each round and after the "
-              "upload run: " + ", ".join(f"{x:.1f}" for x in r["load"]) + "."]
+              "upload run and after the AI run: " + ", ".join(f"{x:.1f}" for x in r["load"]) + "."]
     table = "\n".join(lines)
     print(table)
     machine = f"{platform.machine()}, {os.cpu_count()} cores, {platform.platform()}, " + sh("psql", "--version").strip()
