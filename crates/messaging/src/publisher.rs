@@ -120,17 +120,37 @@ impl Publisher {
     /// Publishes persistently and waits for the broker's confirm. A message
     /// that reaches no queue is an error, not a silent success.
     pub async fn publish(&self, env: &Envelope) -> Result<(), MessagingError> {
-        self.ensure_connected().await?;
+        match self.publish_all(std::slice::from_ref(env)).await {
+            (1, _) => Ok(()),
+            (_, error) => Err(error.unwrap_or(MessagingError::NotConfirmed)),
+        }
+    }
+
+    /// Publishes `envs` in order on one channel without waiting between
+    /// them, then waits for their confirms: one round trip for the lot
+    /// instead of one per message (the outbox relay's batches). Returns how
+    /// many envelopes, from the first, are confirmed, and the error that
+    /// stopped the rest; those may have reached the broker all the same, so
+    /// a caller that publishes them again can deliver them twice, never zero
+    /// times.
+    pub async fn publish_all(&self, envs: &[Envelope]) -> (usize, Option<MessagingError>) {
+        if envs.is_empty() {
+            return (0, None);
+        }
+        if let Err(e) = self.ensure_connected().await {
+            return (0, Some(e));
+        }
         let channel = {
             let link = self.link.lock().await;
             match link.as_ref() {
                 Some(l) => l.channel.clone(),
-                None => return Err(MessagingError::Timeout(Duration::ZERO)),
+                None => return (0, Some(MessagingError::Timeout(Duration::ZERO))),
             }
         };
+        let mut confirmed = 0;
         // Bounded as a whole: a write to a socket nobody reads (the peer gone
         // without a FIN) must not hold the relay's outbox locks for ever.
-        let result = tokio::time::timeout(CONFIRM_TIMEOUT, self.publish_on(&channel, env))
+        let result = tokio::time::timeout(CONFIRM_TIMEOUT, self.publish_on(&channel, envs, &mut confirmed))
             .await
             .unwrap_or(Err(MessagingError::Timeout(CONFIRM_TIMEOUT)));
         if let Err(
@@ -141,47 +161,69 @@ impl Publisher {
             self.connected.store(false, Ordering::Relaxed);
             *self.link.lock().await = None;
         }
-        result
+        (confirmed, result.err())
     }
 
-    async fn publish_on(&self, channel: &Channel, env: &Envelope) -> Result<(), MessagingError> {
+    /// Sends every envelope, then checks their confirms in order, counting
+    /// the confirmed ones in `confirmed` (kept when the caller's timeout
+    /// drops this future halfway).
+    async fn publish_on(
+        &self,
+        channel: &Channel,
+        envs: &[Envelope],
+        confirmed: &mut usize,
+    ) -> Result<(), MessagingError> {
         let timestamp = SystemTime::now()
             .duration_since(UNIX_EPOCH)
             .map(|d| d.as_secs())
             .unwrap_or(0);
-        let props = BasicProperties::default()
-            .with_content_type(ShortString::from("application/json"))
-            .with_delivery_mode(2)
-            .with_message_id(ShortString::from(env.message_id.to_string()))
-            .with_timestamp(timestamp)
-            .with_app_id(ShortString::from(self.app_id.as_str()))
-            .with_headers(env.headers.clone());
-        let confirm = channel
-            .basic_publish(
-                ShortString::from(env.exchange.as_str()),
-                ShortString::from(env.routing_key.as_str()),
-                BasicPublishOptions {
-                    mandatory: true,
-                    ..Default::default()
-                },
-                &env.body,
-                props,
-            )
-            .await?;
-        let confirmation = tokio::time::timeout(CONFIRM_TIMEOUT, confirm)
-            .await
-            .map_err(|_| MessagingError::Timeout(CONFIRM_TIMEOUT))??;
-        match confirmation {
-            // Acked but returned: no queue was bound for this key.
-            Confirmation::Ack(Some(_)) => Err(MessagingError::Unroutable {
-                exchange: env.exchange.clone(),
-                routing_key: env.routing_key.clone(),
-            }),
-            Confirmation::Ack(None) => Ok(()),
-            Confirmation::Nack(_) => Err(MessagingError::Nacked),
-            // Only an explicit ack is a confirm: a channel that lost confirm
-            // mode must not let the outbox mark a row sent.
-            Confirmation::NotRequested => Err(MessagingError::NotConfirmed),
+        let mut pending = Vec::with_capacity(envs.len());
+        let mut send_error = None;
+        for env in envs {
+            let props = BasicProperties::default()
+                .with_content_type(ShortString::from("application/json"))
+                .with_delivery_mode(2)
+                .with_message_id(ShortString::from(env.message_id.to_string()))
+                .with_timestamp(timestamp)
+                .with_app_id(ShortString::from(self.app_id.as_str()))
+                .with_headers(env.headers.clone());
+            let sent = channel
+                .basic_publish(
+                    ShortString::from(env.exchange.as_str()),
+                    ShortString::from(env.routing_key.as_str()),
+                    BasicPublishOptions {
+                        mandatory: true,
+                        ..Default::default()
+                    },
+                    &env.body,
+                    props,
+                )
+                .await;
+            match sent {
+                Ok(confirm) => pending.push((env, confirm)),
+                Err(e) => {
+                    // The ones already sent still get their answer below.
+                    send_error = Some(MessagingError::from(e));
+                    break;
+                }
+            }
         }
+        for (env, confirm) in pending {
+            let outcome = match confirm.await? {
+                // Acked but returned: no queue was bound for this key.
+                Confirmation::Ack(Some(_)) => Err(MessagingError::Unroutable {
+                    exchange: env.exchange.clone(),
+                    routing_key: env.routing_key.clone(),
+                }),
+                Confirmation::Ack(None) => Ok(()),
+                Confirmation::Nack(_) => Err(MessagingError::Nacked),
+                // Only an explicit ack is a confirm: a channel that lost confirm
+                // mode must not let the outbox mark a row sent.
+                Confirmation::NotRequested => Err(MessagingError::NotConfirmed),
+            };
+            outcome?;
+            *confirmed += 1;
+        }
+        send_error.map_or(Ok(()), Err)
     }
 }

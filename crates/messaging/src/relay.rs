@@ -8,7 +8,6 @@ use foxflow_storage::{DbPool, StorageError, outbox};
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::{Notify, watch};
-use tracing::Instrument;
 
 const BATCH: i64 = 100;
 /// Rows written by another replica are found at least this often.
@@ -79,41 +78,43 @@ async fn relay_once(pool: &DbPool, publisher: &Publisher) -> Result<usize, Relay
         // Make sure the broker is there before holding row locks any longer.
         publisher.ensure_connected().await?;
         let exchange = publisher.topology().jobs_exchange();
-        let mut sent = Vec::with_capacity(rows.len());
+        let mut envs = Vec::with_capacity(rows.len());
+        // A producer span per message in its request's trace, open while the
+        // batch is published; the consumer continues from it, so the trace
+        // shows how long the message waited here.
+        let mut spans = Vec::with_capacity(rows.len());
         for row in &rows {
             let body = serde_json::to_vec(&row.payload).expect("json values serialise");
             let mut env = Envelope::new(exchange.clone(), &row.routing_key, row.message_id, body)
                 .with_i64_header(headers::ATTEMPT, 0);
-            // A producer span in the request's trace; the consumer continues
-            // from it, so the trace shows how long the message waited here.
-            let span = match &row.traceparent {
-                Some(tp) => {
-                    let span = tracing::info_span!(
-                        "publish",
-                        otel.name = %format!("{exchange} publish"),
-                        otel.kind = "producer",
-                        messaging.system = "rabbitmq",
-                        messaging.destination.name = %exchange,
-                        messaging.rabbitmq.destination.routing_key = %row.routing_key,
-                        messaging.message.id = %row.message_id,
-                    );
-                    foxflow_telemetry::set_parent_from_traceparent(&span, Some(tp));
-                    let tp =
-                        foxflow_telemetry::propagation::traceparent_of(&span).unwrap_or_else(|| tp.clone());
-                    env = env.with_str_header(headers::TRACEPARENT, &tp);
-                    span
-                }
-                None => tracing::Span::none(),
-            };
-            match publisher.publish(&env).instrument(span).await {
-                Ok(()) => sent.push(row.id),
-                Err(e) if sent.is_empty() => return Err(e.into()),
-                Err(e) => {
-                    tracing::warn!(error = %e, "outbox relay stopped mid-batch; the rest stays queued");
-                    break;
-                }
+            if let Some(tp) = &row.traceparent {
+                let span = tracing::info_span!(
+                    "publish",
+                    otel.name = %format!("{exchange} publish"),
+                    otel.kind = "producer",
+                    messaging.system = "rabbitmq",
+                    messaging.destination.name = %exchange,
+                    messaging.rabbitmq.destination.routing_key = %row.routing_key,
+                    messaging.message.id = %row.message_id,
+                );
+                foxflow_telemetry::set_parent_from_traceparent(&span, Some(tp));
+                let tp = foxflow_telemetry::propagation::traceparent_of(&span).unwrap_or_else(|| tp.clone());
+                env = env.with_str_header(headers::TRACEPARENT, &tp);
+                spans.push(span);
             }
+            envs.push(env);
         }
+        // Pipelined: one round trip of confirms for the whole batch.
+        let (confirmed, error) = publisher.publish_all(&envs).await;
+        drop(spans);
+        match error {
+            Some(e) if confirmed == 0 => return Err(e.into()),
+            Some(e) => {
+                tracing::warn!(error = %e, confirmed, "outbox relay stopped mid-batch; the rest stays queued")
+            }
+            None => {}
+        }
+        let sent: Vec<_> = rows[..confirmed].iter().map(|row| row.id).collect();
         outbox::mark_sent(conn, &sent).await?;
         Ok(sent.len())
     })

@@ -351,3 +351,60 @@ async fn a_job_failing_transiently_every_time_is_parked_after_the_max_retries() 
         .unwrap();
     assert_eq!(again.status(), 409, "a successful import cannot be retried");
 }
+
+/// The relay's batches are published pipelined: `publish_all` must say how
+/// many messages, from the first, the broker confirmed, so exactly those
+/// outbox rows are marked sent. An unroutable message in the middle stops the
+/// count there; what was sent after it may be in the queue all the same (the
+/// relay sends those rows again: twice, never zero times).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_pipelined_publish_counts_the_confirmed_prefix() {
+    let app = TestApp::spawn_with(TestOptions {
+        api: false,
+        import_worker: false,
+        ..Default::default()
+    })
+    .await;
+    let topology = app.topology();
+    let publisher = foxflow_messaging::Publisher::new(&app.env()["AMQP_URL"], "test", topology.clone());
+    let envelope = |key: &str| {
+        let message = foxflow_domain::messages::Message::import_requested(uuid::Uuid::new_v4());
+        foxflow_messaging::Envelope::new(
+            topology.jobs_exchange(),
+            key,
+            uuid::Uuid::new_v4(),
+            message.to_json(),
+        )
+    };
+    let all_routable: Vec<_> = (0..50).map(|_| envelope("imports")).collect();
+    let (confirmed, error) = publisher.publish_all(&all_routable).await;
+    assert_eq!(confirmed, 50);
+    assert!(error.is_none(), "{error:?}");
+
+    let mut mixed: Vec<_> = (0..5).map(|_| envelope("imports")).collect();
+    mixed[2] = envelope("no-such-queue");
+    let (confirmed, error) = publisher.publish_all(&mixed).await;
+    assert_eq!(confirmed, 2, "the two before the unroutable one");
+    assert!(
+        matches!(error, Some(foxflow_messaging::MessagingError::Unroutable { .. })),
+        "{error:?}"
+    );
+
+    // Confirmed means enqueued: the 50, the 2, and the 2 sent after the refusal.
+    let conn = foxflow_messaging::connect(&app.env()["AMQP_URL"], "test-depth")
+        .await
+        .unwrap();
+    let channel = conn.create_channel().await.unwrap();
+    let queue = channel
+        .queue_declare(
+            topology
+                .work_queue(foxflow_domain::messages::QueueKind::Imports)
+                .as_str()
+                .into(),
+            lapin::options::QueueDeclareOptions::default().passive(),
+            lapin::types::FieldTable::default(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(queue.message_count(), 54);
+}
