@@ -520,13 +520,19 @@ pub async fn claim_task(conn: &mut AsyncPgConnection, id: Uuid) -> Result<TaskCl
     .await
     .optional()?;
     let Some(row) = row else {
-        let status: Option<String> = ai_tasks::table
+        let found: Option<(String, Uuid)> = ai_tasks::table
             .find(id)
-            .select(ai_tasks::status)
+            .select((ai_tasks::status, ai_tasks::batch_id))
             .first(conn)
             .await
             .optional()?;
-        return Ok(status.map_or(TaskClaim::NotFound, TaskClaim::Final));
+        let Some((status, batch_id)) = found else {
+            return Ok(TaskClaim::NotFound);
+        };
+        // A redelivery of a final task: the worker that ended it may have died
+        // before its batch check (see `complete_batch_if_done`).
+        complete_batch_if_done(conn, batch_id).await?;
+        return Ok(TaskClaim::Final(status));
     };
     let (Ok(target), Ok(kind)) = (
         row.target_type.parse::<TargetType>(),
@@ -563,28 +569,26 @@ pub async fn finish_task(
         TaskStatus::Failed => (None, Some(reason)),
         _ => (Some(reason), None),
     };
-    conn.transaction::<_, StorageError, _>(async |conn| {
-        let batch: Option<BatchOf> = diesel::sql_query(
-            "UPDATE ai_tasks SET status = $2, reason = COALESCE($3, reason), last_error = $4, completed_at = now()
-              WHERE id = $1 AND status IN ('pending', 'processing')
-             RETURNING batch_id",
-        )
-        .bind::<SqlUuid, _>(id)
-        .bind::<Text, _>(status.as_str())
-        .bind::<Nullable<Text>, _>(reason)
-        .bind::<Nullable<Text>, _>(error)
-        .get_result(conn)
-        .await
-        .optional()?;
-        match batch {
-            Some(b) => {
-                complete_batch_if_done(conn, b.batch_id).await?;
-                Ok(true)
-            }
-            None => Ok(false),
-        }
-    })
+    // One statement: it commits on its own, before the batch check.
+    let batch: Option<BatchOf> = diesel::sql_query(
+        "UPDATE ai_tasks SET status = $2, reason = COALESCE($3, reason), last_error = $4, completed_at = now()
+          WHERE id = $1 AND status IN ('pending', 'processing')
+         RETURNING batch_id",
+    )
+    .bind::<SqlUuid, _>(id)
+    .bind::<Text, _>(status.as_str())
+    .bind::<Nullable<Text>, _>(reason)
+    .bind::<Nullable<Text>, _>(error)
+    .get_result(conn)
     .await
+    .optional()?;
+    match batch {
+        Some(b) => {
+            complete_batch_if_done(conn, b.batch_id).await?;
+            Ok(true)
+        }
+        None => Ok(false),
+    }
 }
 
 #[derive(QueryableByName)]
@@ -594,50 +598,63 @@ struct BatchOf {
 }
 
 /// Marks a batch completed when none of its tasks is pending or processing
-/// any more, and queues `ai_batch.completed` for the webhooks, once. Call
-/// it inside the transaction that ended one of its tasks.
+/// any more, and queues `ai_batch.completed` for the webhooks, once. Call it
+/// after the transaction that ended one of its tasks has committed, never
+/// inside it.
 ///
-/// The batch row is locked first: two tasks ending at the same moment in
-/// two transactions would otherwise each still see the other one running,
-/// and neither would complete the batch. With the lock the second waits,
-/// then sees the first one's task final.
+/// Why after: of two tasks ending at the same moment, each transaction still
+/// sees the other one running, so a check inside them could leave the batch
+/// open for ever (unless every task end locked the batch row, which
+/// serialised every commit of a batch behind that one lock). A check after
+/// the commit cannot miss: the task that commits last checks last, and sees
+/// every task final. Two checks that both see it done meet on the row lock
+/// of the `UPDATE`; the second finds `completed_at` set and does nothing. A
+/// worker that dies between its commit and this check leaves its message
+/// unacknowledged, and [`claim_task`] checks again on the redelivery.
 pub async fn complete_batch_if_done(conn: &mut AsyncPgConnection, batch_id: Uuid) -> Result<bool> {
-    let open: Option<Option<DateTime<Utc>>> = ai_batches::table
+    // Every task end asks; nearly every answer is "not yet". One read says
+    // so without a transaction; only a batch that looks done goes on to the
+    // write, which checks again under the row lock.
+    let open_batch = ai_batches::table
         .find(batch_id)
-        .select(ai_batches::completed_at)
-        .for_update()
-        .first(conn)
-        .await
-        .optional()?;
-    if !matches!(open, Some(None)) {
+        .filter(ai_batches::completed_at.is_null())
+        .select(ai_batches::id);
+    let open_task = ai_tasks::table
+        .filter(ai_tasks::batch_id.eq(batch_id))
+        .filter(ai_tasks::status.eq_any([TaskStatus::Pending.as_str(), TaskStatus::Processing.as_str()]));
+    let looks_done: bool =
+        diesel::select(diesel::dsl::exists(open_batch).and(diesel::dsl::not(diesel::dsl::exists(open_task))))
+            .get_result(conn)
+            .await?;
+    if !looks_done {
         return Ok(false);
     }
-    // EXISTS, not a count: it stops at the first open task, so the check costs the same for
-    // the first task of a 50,000-task batch as for the last (a count made a batch O(n²), all
-    // of it under the batch lock).
-    let running: bool = diesel::select(diesel::dsl::exists(
-        ai_tasks::table
-            .filter(ai_tasks::batch_id.eq(batch_id))
-            .filter(ai_tasks::status.eq_any([TaskStatus::Pending.as_str(), TaskStatus::Processing.as_str()])),
-    ))
-    .get_result(conn)
-    .await?;
-    if running {
-        return Ok(false);
-    }
-    diesel::update(ai_batches::table.find(batch_id))
-        .set(ai_batches::completed_at.eq(diesel::dsl::now))
+    conn.transaction::<_, StorageError, _>(async |conn| {
+        // NOT EXISTS stops at the first open task: the check costs the same
+        // for the first task of a 50,000-task batch as for the last.
+        let completed = diesel::sql_query(
+            "UPDATE ai_batches b SET completed_at = now()
+              WHERE b.id = $1 AND b.completed_at IS NULL
+                AND NOT EXISTS (SELECT 1 FROM ai_tasks t
+                                 WHERE t.batch_id = b.id AND t.status IN ('pending', 'processing'))",
+        )
+        .bind::<SqlUuid, _>(batch_id)
         .execute(conn)
         .await?;
-    if let Some(progress) = batch_progress(conn, batch_id).await? {
-        crate::webhooks::enqueue(
-            conn,
-            foxflow_domain::webhooks::WebhookEvent::AiBatchCompleted,
-            serde_json::to_value(&progress).expect("batch progress serialises"),
-        )
-        .await?;
-    }
-    Ok(true)
+        if completed == 0 {
+            return Ok(false);
+        }
+        if let Some(progress) = batch_progress(conn, batch_id).await? {
+            crate::webhooks::enqueue(
+                conn,
+                foxflow_domain::webhooks::WebhookEvent::AiBatchCompleted,
+                serde_json::to_value(&progress).expect("batch progress serialises"),
+            )
+            .await?;
+        }
+        Ok(true)
+    })
+    .await
 }
 
 /// Hands a task back (a transient failure, or shutdown): `pending` again,
@@ -891,90 +908,98 @@ pub struct GenerationRecord {
 /// One transaction, so the task's final status and its effect go together.
 /// Returns false (and writes nothing) when the task was already final.
 pub async fn store_generation(conn: &mut AsyncPgConnection, rec: &GenerationRecord) -> Result<bool> {
-    conn.transaction::<_, StorageError, _>(async |conn| {
-        let accepted = rec.validation != "rejected";
-        let status = if accepted {
-            TaskStatus::Succeeded
-        } else {
-            TaskStatus::Failed
-        };
-        let error = (!accepted).then(|| {
-            format!(
-                "the text failed validation: {}",
-                rec.notes.as_deref().unwrap_or("no detail")
-            )
-        });
-        let n = diesel::update(ai_tasks::table.find(rec.task.id))
-            .filter(ai_tasks::status.eq_any([TaskStatus::Pending.as_str(), TaskStatus::Processing.as_str()]))
-            .set((
-                ai_tasks::status.eq(status.as_str()),
-                ai_tasks::last_error.eq(error),
-                ai_tasks::reason.eq(&rec.reason),
-                ai_tasks::completed_at.eq(diesel::dsl::now),
-            ))
-            .execute(conn)
-            .await?;
-        if n == 0 {
-            return Ok(false);
-        }
-        let content = rec.draft.to_content();
-        diesel::sql_query(
-            "INSERT INTO ai_generations (task_id, target_type, target_id, kind, content, provider, model,
+    let stored = conn
+        .transaction::<_, StorageError, _>(async |conn| {
+            let accepted = rec.validation != "rejected";
+            let status = if accepted {
+                TaskStatus::Succeeded
+            } else {
+                TaskStatus::Failed
+            };
+            let error = (!accepted).then(|| {
+                format!(
+                    "the text failed validation: {}",
+                    rec.notes.as_deref().unwrap_or("no detail")
+                )
+            });
+            let n = diesel::update(ai_tasks::table.find(rec.task.id))
+                .filter(
+                    ai_tasks::status.eq_any([TaskStatus::Pending.as_str(), TaskStatus::Processing.as_str()]),
+                )
+                .set((
+                    ai_tasks::status.eq(status.as_str()),
+                    ai_tasks::last_error.eq(error),
+                    ai_tasks::reason.eq(&rec.reason),
+                    ai_tasks::completed_at.eq(diesel::dsl::now),
+                ))
+                .execute(conn)
+                .await?;
+            if n == 0 {
+                return Ok(false);
+            }
+            let content = rec.draft.to_content();
+            diesel::sql_query(
+                "INSERT INTO ai_generations (task_id, target_type, target_id, kind, content, provider, model,
                  prompt_version, tokens_in, tokens_out, latency_ms, validation, validation_notes)
              VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)",
-        )
-        .bind::<SqlUuid, _>(rec.task.id)
-        .bind::<Text, _>(rec.task.target.as_str())
-        .bind::<BigInt, _>(rec.task.target_id)
-        .bind::<Text, _>(rec.task.kind.as_str())
-        .bind::<Text, _>(&content)
-        .bind::<Text, _>(&rec.provider)
-        .bind::<Text, _>(&rec.model)
-        .bind::<Text, _>(&rec.prompt_version)
-        .bind::<Nullable<Integer>, _>(rec.tokens_in)
-        .bind::<Nullable<Integer>, _>(rec.tokens_out)
-        .bind::<Integer, _>(rec.latency_ms)
-        .bind::<Text, _>(rec.validation)
-        .bind::<Nullable<Text>, _>(rec.notes.as_deref())
-        .execute(conn)
-        .await?;
-        if accepted {
-            let table = table_of(rec.task.target);
-            let column = rec.task.kind.column();
-            let dated = if rec.task.target == TargetType::Prolocalisation {
-                ", date_derniere_generation_ia = now()"
-            } else {
-                ""
-            };
-            let written = match &rec.draft {
-                Draft::Faq(entries) => {
-                    diesel::sql_query(format!(
-                        "UPDATE {table} SET {column} = $2, updated_at = now(){dated} WHERE id = $1"
-                    ))
-                    .bind::<BigInt, _>(rec.task.target_id)
-                    .bind::<Jsonb, _>(serde_json::to_value(entries).expect("FAQ entries always serialise"))
-                    .execute(conn)
-                    .await?
+            )
+            .bind::<SqlUuid, _>(rec.task.id)
+            .bind::<Text, _>(rec.task.target.as_str())
+            .bind::<BigInt, _>(rec.task.target_id)
+            .bind::<Text, _>(rec.task.kind.as_str())
+            .bind::<Text, _>(&content)
+            .bind::<Text, _>(&rec.provider)
+            .bind::<Text, _>(&rec.model)
+            .bind::<Text, _>(&rec.prompt_version)
+            .bind::<Nullable<Integer>, _>(rec.tokens_in)
+            .bind::<Nullable<Integer>, _>(rec.tokens_out)
+            .bind::<Integer, _>(rec.latency_ms)
+            .bind::<Text, _>(rec.validation)
+            .bind::<Nullable<Text>, _>(rec.notes.as_deref())
+            .execute(conn)
+            .await?;
+            if accepted {
+                let table = table_of(rec.task.target);
+                let column = rec.task.kind.column();
+                let dated = if rec.task.target == TargetType::Prolocalisation {
+                    ", date_derniere_generation_ia = now()"
+                } else {
+                    ""
+                };
+                let written = match &rec.draft {
+                    Draft::Faq(entries) => {
+                        diesel::sql_query(format!(
+                            "UPDATE {table} SET {column} = $2, updated_at = now(){dated} WHERE id = $1"
+                        ))
+                        .bind::<BigInt, _>(rec.task.target_id)
+                        .bind::<Jsonb, _>(
+                            serde_json::to_value(entries).expect("FAQ entries always serialise"),
+                        )
+                        .execute(conn)
+                        .await?
+                    }
+                    Draft::Text(text) => {
+                        diesel::sql_query(format!(
+                            "UPDATE {table} SET {column} = $2, updated_at = now(){dated} WHERE id = $1"
+                        ))
+                        .bind::<BigInt, _>(rec.task.target_id)
+                        .bind::<Text, _>(text)
+                        .execute(conn)
+                        .await?
+                    }
+                };
+                if written == 0 {
+                    // The target was deleted while we generated: nothing to fill.
+                    return Err(StorageError::NotFound);
                 }
-                Draft::Text(text) => {
-                    diesel::sql_query(format!(
-                        "UPDATE {table} SET {column} = $2, updated_at = now(){dated} WHERE id = $1"
-                    ))
-                    .bind::<BigInt, _>(rec.task.target_id)
-                    .bind::<Text, _>(text)
-                    .execute(conn)
-                    .await?
-                }
-            };
-            if written == 0 {
-                // The target was deleted while we generated: nothing to fill.
-                return Err(StorageError::NotFound);
             }
-        }
+            Ok(true)
+        })
+        .await?;
+    if stored {
         complete_batch_if_done(conn, rec.task.batch_id).await?;
-        Ok(true)
-    })
-    .await
+    }
+    Ok(stored)
 }
 
 /// The latest provenance of each kind for one target, newest first.

@@ -538,6 +538,17 @@ async fn a_template_batch_of_200_pages_succeeds_and_passes_the_validator() {
     let app = spawn(&[("AI_PROVIDER", "template"), ("WORKER_PREFETCH", "8")]).await;
     let names: Vec<String> = (0..200).map(|i| format!("Entreprise {i} SARL")).collect();
     let ids = seed(&app, &names).await;
+    // A hook, to count the completions: eight tasks end at once, and the batch
+    // must still be completed exactly once, by whichever ends last.
+    let hook = app
+        .client
+        .post(app.url("/api/v1/webhooks"))
+        .bearer_auth(&app.admin_token)
+        .json(&json!({"url": "http://127.0.0.1:9/hook", "events": ["ai_batch.completed"]}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(hook.status(), 201);
 
     let batch = post_batch(&app, json!({"target": "prolocalisation", "ids": ids})).await;
     assert_eq!(batch["total"], 800, "four kinds per page: {batch}");
@@ -599,6 +610,21 @@ async fn a_template_batch_of_200_pages_succeeds_and_passes_the_validator() {
     .await;
     let done = wait_batch(&app, forced["id"].as_str().unwrap()).await;
     assert_eq!(done["succeeded"], 3, "{done}");
+
+    // Three batches, three completions, each announced once.
+    let announced: Vec<(String, i64)> = db
+        .query(
+            "SELECT payload->'data'->>'id', count(*) FROM webhook_deliveries
+              WHERE event = 'ai_batch.completed' GROUP BY 1",
+            &[],
+        )
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| (r.get(0), r.get(1)))
+        .collect();
+    assert_eq!(announced.len(), 3, "{announced:?}");
+    assert!(announced.iter().all(|(_, n)| *n == 1), "{announced:?}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
