@@ -239,14 +239,7 @@ pub async fn create_batch(
         .execute(conn)
         .await?;
     if n == 0 {
-        if let Some(progress) = batch_progress(conn, id).await? {
-            crate::webhooks::enqueue(
-                conn,
-                foxflow_domain::webhooks::WebhookEvent::AiBatchCompleted,
-                serde_json::to_value(&progress).expect("batch progress serialises"),
-            )
-            .await?;
-        }
+        announce_completion(conn, id).await?;
         return Ok(CreatedBatch {
             id,
             target_type: new.target,
@@ -644,17 +637,24 @@ pub async fn complete_batch_if_done(conn: &mut AsyncPgConnection, batch_id: Uuid
         if completed == 0 {
             return Ok(false);
         }
-        if let Some(progress) = batch_progress(conn, batch_id).await? {
-            crate::webhooks::enqueue(
-                conn,
-                foxflow_domain::webhooks::WebhookEvent::AiBatchCompleted,
-                serde_json::to_value(&progress).expect("batch progress serialises"),
-            )
-            .await?;
-        }
+        announce_completion(conn, batch_id).await?;
         Ok(true)
     })
     .await
+}
+
+/// Queues `ai_batch.completed` with the batch's final counts, in the
+/// transaction that marks it completed.
+async fn announce_completion(conn: &mut AsyncPgConnection, batch_id: Uuid) -> Result<()> {
+    if let Some(progress) = batch_progress(conn, batch_id).await? {
+        crate::webhooks::enqueue(
+            conn,
+            foxflow_domain::webhooks::WebhookEvent::AiBatchCompleted,
+            serde_json::to_value(&progress).expect("batch progress serialises"),
+        )
+        .await?;
+    }
+    Ok(())
 }
 
 /// Hands a task back (a transient failure, or shutdown): `pending` again,
