@@ -30,7 +30,7 @@ check-services: ## make sure PostgreSQL and RabbitMQ answer, or say how to start
 fuzz: ## fuzz the upload readers, header matcher and normalisers, 10 min per target (FUZZ_SECONDS)
 	scripts/fuzz.sh long
 
-bench: check-services ## SPEC §14 measurements side by side (release build); writes docs/benchmarks.md
+bench: check-services ## docs/spec.md §14 measurements side by side (release build); writes docs/benchmarks.md
 	scripts/install-bench-tools.sh
 	python3 bench/run.py
 

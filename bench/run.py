@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""`make bench`: the SPEC §14 measurements, side by side in one run,
+"""`make bench`: the docs/spec.md §14 measurements, side by side in one run,
 against the real services (release build), written to docs/benchmarks.md.
 
 Uses its own databases (foxflow_bench, foxflow_bench_ref) and a random
@@ -83,7 +83,7 @@ def wait_ready(addr=API, what="api-gateway"):
 
 
 def ai_path(token):
-    """SPEC §14's AI path overhead: one batch of AI_VILLES villes × 2 kinds through the
+    """docs/spec.md §14's AI path overhead: one batch of AI_VILLES villes × 2 kinds through the
     offline `template` provider (no latency of its own), rate limit off, from the POST to the
     batch's `completed`: tasks per second end to end (outbox, relay, broker, ai-worker claim,
     provider, validator, store, ack)."""

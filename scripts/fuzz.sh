@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Fuzzes the code that reads uploads (fuzz/, SPEC §12): the CSV/XLSX/XLS readers with their
+# Fuzzes the code that reads uploads (fuzz/, docs/spec.md §12): the CSV/XLSX/XLS readers with their
 # pre-checks, the header matcher, every normaliser/validator of foxflow-domain.
 #
 #   scripts/fuzz.sh short [target…]   each target FUZZ_SECONDS (default 25 s), FUZZ_JOBS (default 2)

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# API fuzzing (SPEC §12, issue 9): schemathesis generates requests from the gateway's own
+# API fuzzing (docs/spec.md §12, issue 9): schemathesis generates requests from the gateway's own
 # /api/openapi.json and checks that no answer is a 5xx and that every answer matches the
 # schema. It runs against the real api-gateway binary, with its own database and FOX_NAMESPACE,
 # on a free port, with an admin token; everything is removed afterwards.

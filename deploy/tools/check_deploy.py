@@ -16,7 +16,7 @@ import re
 import sys
 from pathlib import Path
 
-# Every variable a Foxflow process reads (SPEC §2, plus logging and the client variables).
+# Every variable a Foxflow process reads (docs/spec.md §2, plus logging and the client variables).
 # A name outside this set in a manifest is a typo the services would silently ignore.
 KNOWN_ENV = {
     "DATABASE_URL", "AMQP_URL", "FOX_NAMESPACE", "API_ADDR", "METRICS_ADDR",
@@ -26,7 +26,7 @@ KNOWN_ENV = {
     "OPENAI_BASE_URL", "OPENAI_API_KEY", "OPENAI_MODEL", "IMPORT_LOG_RETENTION",
     "IMPORT_FILE_RETENTION", "CLEANUP_SCHEDULE", "OTEL_EXPORTER_OTLP_ENDPOINT",
     "LOG_FORMAT", "RUST_LOG", "FOX_API_URL", "FOX_TOKEN",
-    # Beyond SPEC §2 (docs/configuration.md): tuning knobs the services also read.
+    # Beyond docs/spec.md §2 (docs/configuration.md): tuning knobs the services also read.
     "OPENAI_CONNECT_TIMEOUT", "OPENAI_TIMEOUT", "UPLOAD_THROTTLE_EXEMPT_ADMINS", "IMPORT_BATCH_ROWS",
     "WORKER_PREFETCH", "DB_POOL_SIZE",
     "WEBHOOK_MAX_ATTEMPTS", "WEBHOOK_RETRY_BASE", "WEBHOOK_TIMEOUT",
@@ -34,7 +34,7 @@ KNOWN_ENV = {
 SECRET_ENV = {"DATABASE_URL", "AMQP_URL", "OPENAI_API_KEY"}
 BINARIES = {"api-gateway", "import-worker", "ai-worker", "foxctl"}
 KEDA_KINDS = {"ScaledObject", "TriggerAuthentication"}
-# What each long-running process listens on, and how long it may take to stop (brief / SPEC §6).
+# What each long-running process listens on, and how long it may take to stop (brief / docs/spec.md §6).
 SERVICES = {
     "api-gateway": {"var": "API_ADDR", "port": 8080, "grace": 30},
     "import-worker": {"var": "METRICS_ADDR", "port": 9101, "grace": 60},
@@ -60,7 +60,7 @@ def skip(name: str, detail: str) -> None:
 
 
 def expected_topology(ns: str = "fox", vhost: str = "/") -> dict:
-    """The topology the services declare (SPEC §6), written out independently of the JSON file."""
+    """The topology the services declare (docs/spec.md §6), written out independently of the JSON file."""
 
     def exchange(name):
         return {"name": name, "vhost": vhost, "type": "direct", "durable": True,
@@ -130,7 +130,7 @@ def cmd_definitions(args) -> None:
     got, want = normalise_topology(doc), normalise_topology(expected_topology())
     same = strictly_typed(got) == strictly_typed(want)
     report(same, "definitions-topology",
-           "exchanges, queues (with arguments, integers as integers) and bindings match SPEC §6"
+           "exchanges, queues (with arguments, integers as integers) and bindings match docs/spec.md §6"
            if same else "differs from the declared topology:\n" +
            diff_json(want, got, "expected", str(path)))
 

@@ -1,4 +1,4 @@
--- Foxflow's whole data model (SPEC §3). Lengths that the spec fixes are
+-- Foxflow's whole data model (docs/spec.md §3). Lengths that the spec fixes are
 -- enforced here too, so a bug upstream fails loudly instead of storing junk;
 -- the import worker checks them first and reports error rows instead.
 
@@ -264,7 +264,7 @@ CREATE TABLE ai_generations (
 );
 CREATE INDEX ai_generations_target_idx ON ai_generations (target_type, target_id, kind, created_at DESC);
 
--- Cluster-wide GCRA state: one row per limiter key (SPEC §7).
+-- Cluster-wide GCRA state: one row per limiter key (docs/spec.md §7).
 CREATE TABLE rate_limits (
     key         text PRIMARY KEY,
     tat         timestamptz NOT NULL,

@@ -1,4 +1,4 @@
--- AI generation (SPEC §8): what the worker records beyond the init schema.
+-- AI generation (docs/spec.md §8): what the worker records beyond the init schema.
 
 -- Why a task was generated (missing, forced, stale, low quality) or skipped.
 ALTER TABLE ai_tasks ADD COLUMN reason text;

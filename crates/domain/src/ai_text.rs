@@ -1,4 +1,4 @@
-//! Generated editorial text (SPEC §8): what can be generated for which
+//! Generated editorial text (docs/spec.md §8): what can be generated for which
 //! target, the facts a provider writes from, the validator and its single
 //! repair pass, and the regeneration policy. Pure functions only: the worker
 //! calls them around the provider and the database.
@@ -219,7 +219,7 @@ pub const ANSWER: TextSpec = TextSpec {
 pub const FAQ_MIN_ENTRIES: usize = 2;
 pub const FAQ_MAX_ENTRIES: usize = 8;
 
-/// Texts older than this are regenerated (SPEC §8).
+/// Texts older than this are regenerated (docs/spec.md §8).
 pub const REGENERATE_AFTER_DAYS: i64 = 90;
 
 /// One question/answer pair of a page's FAQ, stored as JSON.
@@ -958,7 +958,7 @@ impl Review {
 }
 
 /// Validates a draft; a draft that fails only on form is repaired once and
-/// validated again (SPEC §8).
+/// validated again (docs/spec.md §8).
 pub fn review(kind: TextKind, draft: Draft) -> Review {
     let found = check(kind, &draft);
     if found.is_empty() {

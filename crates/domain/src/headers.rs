@@ -1,4 +1,4 @@
-//! Header matching (SPEC §4.1): which column of an uploaded file holds which
+//! Header matching (docs/spec.md §4.1): which column of an uploaded file holds which
 //! field, whatever the operator's spreadsheet called it.
 
 use crate::ImportType;
@@ -27,7 +27,7 @@ pub enum Field {
     Ordre,
     /// `categories` only: the parent term of a hierarchical export. A row
     /// with a parent is a sous-catégorie and is skipped by a `categories`
-    /// import (SPEC §4.1: it "creates the top-level terms").
+    /// import (docs/spec.md §4.1: it "creates the top-level terms").
     Parent,
     /// `sous_categories`: the name of the parent catégorie.
     Categorie,
@@ -70,7 +70,7 @@ impl Field {
         Field::Population,
     ];
 
-    /// The canonical column name, as in SPEC §4.1 and in messages.
+    /// The canonical column name, as in docs/spec.md §4.1 and in messages.
     pub fn name(self) -> &'static str {
         match self {
             Field::Siren => "siren",

@@ -4,7 +4,7 @@ use serde::{Deserialize, Serialize};
 use std::fmt;
 use std::str::FromStr;
 
-/// The four kinds of spreadsheet an operator can import (SPEC §4.1).
+/// The four kinds of spreadsheet an operator can import (docs/spec.md §4.1).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum ImportType {
@@ -53,7 +53,7 @@ impl FromStr for ImportType {
     }
 }
 
-/// Where a job stands (SPEC §4.5). `pending` → `processing` → one of the finals.
+/// Where a job stands (docs/spec.md §4.5). `pending` → `processing` → one of the finals.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum JobStatus {

@@ -71,7 +71,7 @@ pub enum MessageError {
     UnsupportedVersion(u32),
 }
 
-/// The two work queues (SPEC §6).
+/// The two work queues (docs/spec.md §6).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum QueueKind {

@@ -1,4 +1,4 @@
-//! Pure normalisers for spreadsheet cells (SPEC §4.2). Each one reports
+//! Pure normalisers for spreadsheet cells (docs/spec.md §4.2). Each one reports
 //! whether it changed the value, because the import counts normalisations,
 //! and whether the change may have lost information, which the import
 //! reports as a row warning.

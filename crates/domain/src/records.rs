@@ -1,4 +1,4 @@
-//! From spreadsheet rows to typed records (SPEC §4.1–§4.4): the one place
+//! From spreadsheet rows to typed records (docs/spec.md §4.1–§4.4): the one place
 //! where an import's cells are cleaned, parsed and validated. The import
 //! worker builds a [`ColumnMap`] from the header row, then calls
 //! [`ColumnMap::parse_row`] (or [`ColumnMap::parse_row_detailed`]) per row
@@ -6,7 +6,7 @@
 //!
 //! Merge semantics are carried by `Option`: `None` means the column is
 //! absent or the cell empty, and the stored value must be left alone
-//! (SPEC §4.4).
+//! (docs/spec.md §4.4).
 
 use std::collections::{BTreeMap, HashMap};
 use std::fmt;
@@ -20,7 +20,7 @@ use crate::normalize::{clean_multiline, clean_text, excel_digits, parse_bool};
 use crate::values::{CodePostal, Email, NafCode, Phone, Siren, Siret, Slug, ValueError, WebUrl, codes};
 
 /// Length limits of text columns, in characters (PostgreSQL's `varchar(n)`
-/// counts characters). Those the schema fixes (SPEC §3) are mirrored so that
+/// counts characters). Those the schema fixes (docs/spec.md §3) are mirrored so that
 /// a long value is an error row, never a database error; the others are
 /// generous bounds on `text` columns so one runaway cell cannot bloat a row.
 pub mod limits {
@@ -30,7 +30,7 @@ pub mod limits {
     pub const ADRESSE: usize = 255;
     pub const VILLE_NOM: usize = 100;
     pub const NAF_LIBELLE: usize = 255;
-    /// `categories.nom`, `sous_categories.nom`, `villes.nom` (SPEC §3).
+    /// `categories.nom`, `sous_categories.nom`, `villes.nom` (docs/spec.md §3).
     pub const NOM: usize = 100;
     pub const META_DESCRIPTION: usize = 160;
     pub const DESCRIPTION: usize = 10_000;
@@ -132,7 +132,7 @@ pub struct SousCategorieRecord {
     pub ordre: Option<i32>,
     /// Each one exists in the reference table; no duplicates, file order.
     /// Empty when the column is absent or the cell empty: leave the stored
-    /// links alone (an empty cell never clears data, SPEC §4.4).
+    /// links alone (an empty cell never clears data, docs/spec.md §4.4).
     pub naf_codes: Vec<NafCode>,
 }
 
@@ -140,7 +140,7 @@ pub struct SousCategorieRecord {
 pub struct VilleRecord {
     pub nom: String,
     pub code_postal: CodePostal,
-    /// `nom-code_postal` slugified (SPEC §3), e.g. `amberieu-en-bugey-01500`.
+    /// `nom-code_postal` slugified (docs/spec.md §3), e.g. `amberieu-en-bugey-01500`.
     pub slug: Slug,
     /// Always `Some`: the file's value, or derived from the postal code.
     pub departement: Option<String>,
@@ -155,7 +155,7 @@ pub struct VilleRecord {
 }
 
 /// Why a well-formed row is not for this import. The worker counts it as
-/// `unchanged`: it changes nothing and is no error (SPEC §4.4).
+/// `unchanged`: it changes nothing and is no error (docs/spec.md §4.4).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub enum SkipReason {
     /// A `categories` import of a hierarchical export (WordPress) creates the

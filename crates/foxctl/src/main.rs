@@ -1,4 +1,4 @@
-//! `foxctl`: Foxflow's admin CLI (SPEC §13).
+//! `foxctl`: Foxflow's admin CLI (docs/spec.md §13).
 
 use anyhow::Context;
 use clap::{Parser, Subcommand};

@@ -1,4 +1,4 @@
-//! `foxctl cleanup` and `foxctl fix-sous-categorie-names` (SPEC §9, §13).
+//! `foxctl cleanup` and `foxctl fix-sous-categorie-names` (docs/spec.md §9, §13).
 
 use foxflow_config::Config;
 use foxflow_storage::maintenance::{self, Retention};

@@ -1,4 +1,4 @@
-//! The exchanges, queues and bindings of SPEC §6, for one namespace.
+//! The exchanges, queues and bindings of docs/spec.md §6, for one namespace.
 //!
 //! Every process declares the whole topology at start (and after every
 //! reconnection); declarations are idempotent as long as the arguments are

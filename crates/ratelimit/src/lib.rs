@@ -1,4 +1,4 @@
-//! Rate limits that hold across every replica (SPEC §7).
+//! Rate limits that hold across every replica (docs/spec.md §7).
 //!
 //! A [`ClusterLimiter`] is a GCRA — governor's algorithm and burst (a rate of
 //! `n` per period allows `n` at once, then one every `period / n`) — whose

@@ -1,4 +1,4 @@
-//! The limiters' Prometheus metrics (SPEC §10: rate-limiter waits).
+//! The limiters' Prometheus metrics (docs/spec.md §10: rate-limiter waits).
 //!
 //! One set of collectors per process, labelled by key, so limiters built per
 //! request (the upload throttle) add to the same series instead of losing

@@ -10,7 +10,7 @@ use diesel::sql_types::{BigInt, Bool, Nullable, Text};
 use diesel_async::RunQueryDsl;
 use foxflow_storage::{DbPool, StorageError, pool};
 
-/// The GCRA step (governor's, see CRATES.md §6) as one statement. With
+/// The GCRA step (governor's, see docs/crates.md §6) as one statement. With
 /// `t` = the database clock, `T` the emission interval and `τ` = T·(burst−1):
 /// a unit is granted iff the key is not paused at `t` and `tat − τ ≤ t`,
 /// and then `tat := max(tat, t) + T`. A missing row is inserted already

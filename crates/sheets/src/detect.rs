@@ -1,4 +1,4 @@
-//! Format detection: the content decides, the extension must agree (SPEC §12).
+//! Format detection: the content decides, the extension must agree (docs/spec.md §12).
 
 use crate::{FileFormat, SheetError};
 

@@ -1,5 +1,5 @@
 //! The one error type of this crate. Every variant is file-level: once a reader has returned an
-//! error it returns nothing more, and the caller ends the job (SPEC §4.5 `error`).
+//! error it returns nothing more, and the caller ends the job (docs/spec.md §4.5 `error`).
 
 use std::io;
 

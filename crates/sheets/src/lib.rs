@@ -1,5 +1,5 @@
 //! Turns an uploaded CSV, XLSX or XLS file into a stream of string rows, in bounded memory, without
-//! letting a hostile file crash or balloon the process (SPEC §4, §12).
+//! letting a hostile file crash or balloon the process (docs/spec.md §4, §12).
 //!
 //! ```no_run
 //! use foxflow_sheets::{detect_format, open, Limits};
@@ -98,7 +98,7 @@ pub struct Limits {
     pub max_compression_ratio: u64,
     /// XLSX: most shared strings (declared `uniqueCount` or actually present).
     pub max_shared_strings: u64,
-    /// Most data rows (SPEC `MAX_IMPORT_ROWS`); `None` for no limit.
+    /// Most data rows (docs/spec.md `MAX_IMPORT_ROWS`); `None` for no limit.
     pub max_rows: Option<u64>,
 }
 

@@ -2,7 +2,7 @@
 //! reader on a helper thread (the reader borrows the workbook, so both live on that thread), rows
 //! handed over through a bounded channel.
 //!
-//! What the pre-check stops before calamine allocates for it (see CRATES.md §4):
+//! What the pre-check stops before calamine allocates for it (see docs/crates.md §4):
 //! - decompression bombs: declared sizes, then the real decompressed sizes, against
 //!   `max_decompressed_bytes` (total) and `max_compression_ratio` (per entry above 1 MiB);
 //! - DTDs / entity declarations in any entry;

@@ -1,4 +1,4 @@
-//! AI generation batches, tasks and the history of generated texts (SPEC §8).
+//! AI generation batches, tasks and the history of generated texts (docs/spec.md §8).
 //!
 //! A batch is one request ("these pages, these kinds"); a task is one
 //! (target, kind) and travels as one `ai_generation_requested` message. The
@@ -294,7 +294,7 @@ pub async fn create_batch(
     })
 }
 
-/// The hand-over of an import with `generate_ai=true` (SPEC §4.4): one batch
+/// The hand-over of an import with `generate_ai=true` (docs/spec.md §4.4): one batch
 /// per target type the import created or updated (from `import_touched`),
 /// every kind of text, forced — the entities changed, so their texts are
 /// rewritten even when recent. Call it inside the transaction that marks the

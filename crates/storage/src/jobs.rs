@@ -338,7 +338,7 @@ pub async fn set_file_facts(
     Ok(())
 }
 
-/// Ends a job from its counts (SPEC §4.5) and releases the lease.
+/// Ends a job from its counts (docs/spec.md §4.5) and releases the lease.
 /// `file_error`, when set, makes it `error` with a row-0 error row.
 pub async fn finish(
     conn: &mut AsyncPgConnection,
@@ -372,7 +372,7 @@ pub async fn finish(
             None => (JobStatus::from_counts(job.total_rows, job.error_rows), None),
         };
         // The AI hand-over commits with the final status: exactly what this
-        // import created or updated, once (SPEC §4.4).
+        // import created or updated, once (docs/spec.md §4.4).
         if job.generate_ai && !job.dry_run && status != JobStatus::Error {
             crate::ai::create_batch_for_import(conn, job_id, job.owner_id, None).await?;
         }

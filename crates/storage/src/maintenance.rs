@@ -1,4 +1,4 @@
-//! Maintenance (SPEC §9): the retention cleanup and the repair of placeholder
+//! Maintenance (docs/spec.md §9): the retention cleanup and the repair of placeholder
 //! sous-catégorie names. Both are a handful of set-based statements in one
 //! transaction, whatever the number of rows.
 //!
@@ -315,7 +315,7 @@ WHERE s.id = v.id";
 const MAX_NOM: usize = 100;
 
 /// Gives placeholder sous-catégories their official NAF label, a unique slug
-/// and the description `NAF 43.22A : <label>` (SPEC §9): one read of the
+/// and the description `NAF 43.22A : <label>` (docs/spec.md §9): one read of the
 /// placeholders and of the names and slugs in use, one `UPDATE … FROM
 /// UNNEST`. With `dry_run`, returns the changes without writing them.
 /// Running it again finds nothing to do.

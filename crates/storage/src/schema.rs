@@ -142,7 +142,7 @@ diesel::joinable!(api_tokens -> users (user_id));
 diesel::joinable!(import_errors -> import_jobs (job_id));
 diesel::allow_tables_to_appear_in_same_query!(users, api_tokens, import_jobs, import_errors);
 
-// AI generation (SPEC §8; migrations 000001 and 000020).
+// AI generation (docs/spec.md §8; migrations 000001 and 000020).
 
 diesel::table! {
     ai_batches (id) {

@@ -154,7 +154,7 @@ pub async fn enqueue(conn: &mut AsyncPgConnection, event: WebhookEvent, data: Va
     .await?)
 }
 
-/// The job as the API shows it (SPEC §5 names), without the error preview.
+/// The job as the API shows it (docs/spec.md §5 names), without the error preview.
 pub fn import_payload(job: &ImportJob) -> Value {
     let success_rate = (job.processed_rows > 0).then(|| {
         let ok = (job.processed_rows - job.error_rows) as f64;

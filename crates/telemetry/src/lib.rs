@@ -1,4 +1,4 @@
-//! One telemetry init for every Foxflow process (SPEC §10): an env filter
+//! One telemetry init for every Foxflow process (docs/spec.md §10): an env filter
 //! (`RUST_LOG`, default `info`), JSON or human-readable logs, and an
 //! OpenTelemetry layer whose spans are exported over OTLP/HTTP when
 //! `OTEL_EXPORTER_OTLP_ENDPOINT` is set. The W3C `traceparent` helpers in
@@ -103,7 +103,7 @@ fn otlp_exporter(endpoint: &str) -> Result<opentelemetry_otlp::SpanExporter, Tel
     };
     // The default http-proto transport with reqwest's blocking client: the
     // batch processor exports from its own thread, where an async client
-    // would find no runtime (CRATES.md §1).
+    // would find no runtime (docs/crates.md §1).
     opentelemetry_otlp::SpanExporter::builder()
         .with_http()
         .with_endpoint(url.clone())
@@ -199,7 +199,7 @@ mod tests {
 
     /// The exporter really posts protobuf to `<endpoint>/v1/traces`, from
     /// inside a tokio runtime (where an async client would have no reactor
-    /// on the exporter's thread, CRATES.md §1).
+    /// on the exporter's thread, docs/crates.md §1).
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn otlp_export_posts_protobuf_to_v1_traces() {
         let listener = TcpListener::bind("127.0.0.1:0").unwrap();

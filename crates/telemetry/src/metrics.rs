@@ -1,4 +1,4 @@
-//! The Prometheus families of SPEC §10, in one registry per process, so that
+//! The Prometheus families of docs/spec.md §10, in one registry per process, so that
 //! every crate (the consumer loop, the AI client) adds to the same `/metrics`
 //! without passing handles around; crates with their own collectors (the rate
 //! limiter's `foxflow_rate_limiter_*`) [`register`] them here. `docs/metrics.md`

@@ -2,7 +2,7 @@
 //! loop, one message per (target, kind). For each task it applies the
 //! regeneration policy, asks the provider (`AI_PROVIDER`), validates and
 //! repairs the draft once, and stores the text with its provenance — the
-//! task's final status in the same transaction (SPEC §8). Starts are gated
+//! task's final status in the same transaction (docs/spec.md §8). Starts are gated
 //! by the cluster-wide `AI_RATE_LIMIT`, which a provider 429 pauses.
 
 mod handler;
@@ -66,7 +66,7 @@ pub async fn start(config: Config, shutdown: Shutdown) -> anyhow::Result<Running
         config.import_retry_delay,
         config.ai_retry_delay,
     );
-    // Every process exposes the queue depths (SPEC §10), so a scrape of any
+    // Every process exposes the queue depths (docs/spec.md §10), so a scrape of any
     // one of them shows the backlog KEDA scales on.
     let depth = tokio::spawn(foxflow_messaging::run_depth_sampler(
         config.amqp_url().to_owned(),

@@ -1,4 +1,4 @@
-//! The AI worker's Prometheus metrics (SPEC §10, `docs/metrics.md`). Jobs,
+//! The AI worker's Prometheus metrics (docs/spec.md §10, `docs/metrics.md`). Jobs,
 //! job durations and tokens go to the process's shared families
 //! (`foxflow_telemetry::metrics`); the provider and validation families are
 //! this worker's own, exposed first on its `/metrics`.

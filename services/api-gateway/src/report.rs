@@ -1,4 +1,4 @@
-//! The XLSX report of one import (SPEC §4.6): a summary sheet and an errors
+//! The XLSX report of one import (docs/spec.md §4.6): a summary sheet and an errors
 //! sheet (row, column, value, code, message, then the original row).
 
 use crate::views::JobView;

@@ -165,7 +165,7 @@ pub async fn receive(req: &HttpRequest, payload: web::Payload, state: &AppState)
 /// Bytes looked at to tell a CSV from an XLSX or an XLS.
 const SNIFF_BYTES: usize = 8192;
 
-/// The extension and the content must agree (SPEC §12): decided on the
+/// The extension and the content must agree (docs/spec.md §12): decided on the
 /// first bytes, before the rest of the file is stored.
 fn sniff(head: &[u8], file_name: &str) -> Result<(), ApiError> {
     let head = &head[..head.len().min(SNIFF_BYTES)];

@@ -1,4 +1,4 @@
-//! The JSON shapes scripts and the dashboard rely on (SPEC §5).
+//! The JSON shapes scripts and the dashboard rely on (docs/spec.md §5).
 
 use chrono::{DateTime, Utc};
 use foxflow_storage::jobs::{ImportErrorRow, ImportJob};
@@ -6,7 +6,7 @@ use serde::Serialize;
 use utoipa::ToSchema;
 use uuid::Uuid;
 
-/// An import job (SPEC §5): the body of `GET /api/v1/imports/{id}` and of
+/// An import job (docs/spec.md §5): the body of `GET /api/v1/imports/{id}` and of
 /// every `job` event.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct JobView {

@@ -1,4 +1,4 @@
-//! The scheduled retention cleanup (SPEC §9). Every replica wakes at each
+//! The scheduled retention cleanup (docs/spec.md §9). Every replica wakes at each
 //! `CLEANUP_SCHEDULE` time; the advisory lock in
 //! `foxflow_storage::maintenance::cleanup` lets one of them do the work and
 //! the others return at once.

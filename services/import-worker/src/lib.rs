@@ -58,7 +58,7 @@ pub async fn start(config: Config, shutdown: Shutdown) -> anyhow::Result<Running
             .get(..8)
             .unwrap_or_default()
     );
-    // The cluster-wide start rate (SPEC §7): every replica takes from one budget.
+    // The cluster-wide start rate (docs/spec.md §7): every replica takes from one budget.
     let gate = Arc::new(foxflow_ratelimit::ClusterLimiter::new(
         pool.clone(),
         "queue:imports",

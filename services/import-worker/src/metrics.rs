@@ -1,4 +1,4 @@
-//! The import worker's Prometheus metrics (SPEC §10): handles on the
+//! The import worker's Prometheus metrics (docs/spec.md §10): handles on the
 //! process-wide families of `foxflow_telemetry::metrics`, whose names are
 //! `foxflow_jobs_total{queue,outcome}`, `foxflow_import_rows_total{outcome}`
 //! and `foxflow_job_duration_seconds{queue}`.

@@ -1,4 +1,4 @@
-//! Domain values (SPEC §4.3): each is a newtype with a private field, built
+//! Domain values (docs/spec.md §4.3): each is a newtype with a private field, built
 //! only through `parse` (or `TryFrom`/`FromStr`, which call it), so a value
 //! that exists is a value that is valid. Nothing downstream re-checks a raw
 //! `String`. Every type serialises as its canonical string and deserialises

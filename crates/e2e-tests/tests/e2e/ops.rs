@@ -1,4 +1,4 @@
-//! Operations (SPEC §9–§11, issue 8): one trace from the upload to the last
+//! Operations (docs/spec.md §9–§11, issue 8): one trace from the upload to the last
 //! batch commit, `/metrics` on every service, the retention cleanup, the
 //! placeholder-name repair, and the RabbitMQ definitions against a live broker.
 

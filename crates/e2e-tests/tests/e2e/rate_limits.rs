@@ -1,4 +1,4 @@
-//! Cluster-wide rate limits (SPEC §7, issue 6): several replicas of a
+//! Cluster-wide rate limits (docs/spec.md §7, issue 6): several replicas of a
 //! service, one shared budget.
 
 use foxflow_testkit::data::{ENTREPRISE_HEADER, siren_from, siret_for};

@@ -1,4 +1,4 @@
-//! Secrets (SPEC §12, issue 9): the OpenAI key, the database and broker passwords and API
+//! Secrets (docs/spec.md §12, issue 9): the OpenAI key, the database and broker passwords and API
 //! tokens never appear in what the services print, answer or export. The three services run
 //! as real processes with recognisable secrets in their environment, go through successful and
 //! failing operations (bad token, refused upload, unknown job, a provider that refuses the key,

@@ -1,4 +1,4 @@
-//! Upload hardening (SPEC §12): the content and the extension must agree,
+//! Upload hardening (docs/spec.md §12): the content and the extension must agree,
 //! the size limit holds while streaming, malformed forms get clear errors.
 
 use foxflow_testkit::{TestApp, TestOptions};

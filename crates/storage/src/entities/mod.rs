@@ -6,7 +6,7 @@
 //! (merged)` that touches only rows whose values change. The database counts
 //! the outcomes; rows neither created nor updated are unchanged. A NULL in the
 //! batch means "absent or empty in the file": `COALESCE(new, stored)` keeps
-//! the stored value (SPEC §4.4). Keys must be unique within one call.
+//! the stored value (docs/spec.md §4.4). Keys must be unique within one call.
 
 use crate::Result;
 use diesel::sql_types::BigInt;
@@ -58,7 +58,7 @@ impl Merged {
 /// slug itself for the first new row that wants it if no row has it yet,
 /// otherwise `base-N` with N above every suffix already in use, numbered in
 /// file order (`ord`) among the new rows sharing the base. Deterministic and
-/// never an error (SPEC §4.2). Expects columns `base` and `rn` in scope.
+/// never an error (docs/spec.md §4.2). Expects columns `base` and `rn` in scope.
 pub(crate) fn free_slug_sql(table: &str) -> String {
     format!(
         "CASE WHEN rn = 1 AND NOT EXISTS (SELECT 1 FROM {table} t WHERE t.slug = base) THEN base

@@ -1,4 +1,4 @@
-//! AI generation batches (SPEC §5, §8): ask for texts, follow a batch.
+//! AI generation batches (docs/spec.md §5, §8): ask for texts, follow a batch.
 
 use crate::auth::Caller;
 use crate::error::ApiError;

@@ -1,4 +1,4 @@
-//! Read what was imported and generated (SPEC §5): pages, entreprises,
+//! Read what was imported and generated (docs/spec.md §5): pages, entreprises,
 //! catégories, sous-catégories, villes. Any valid token may read.
 
 use crate::auth::Caller;

@@ -112,7 +112,7 @@ pub async fn create(
         .json(JobView::new(job, Vec::new())))
 }
 
-/// `UPLOAD_THROTTLE`, per user and cluster-wide (SPEC §7), checked before
+/// `UPLOAD_THROTTLE`, per user and cluster-wide (docs/spec.md §7), checked before
 /// the body is read so a refused upload stores nothing. 429 with
 /// `Retry-After` when over; 503 when the shared state cannot be read.
 async fn upload_throttle(state: &AppState, caller: &Caller) -> Result<(), ApiError> {

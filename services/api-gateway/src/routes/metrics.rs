@@ -1,4 +1,4 @@
-//! `GET /metrics`: the process's Prometheus families (SPEC §10), no token
+//! `GET /metrics`: the process's Prometheus families (docs/spec.md §10), no token
 //! needed (like the probes; keep the port off the public internet).
 
 use actix_web::{HttpResponse, get, web};
@@ -11,7 +11,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
 #[utoipa::path(
     operation_id = "metrics",
     tag = "operations",
-    responses((status = 200, description = "Prometheus text exposition (SPEC §10)",
+    responses((status = 200, description = "Prometheus text exposition (docs/spec.md §10)",
                content_type = "text/plain; version=0.0.4; charset=utf-8", body = String)),
 )]
 #[get("/metrics")]
