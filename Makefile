@@ -41,7 +41,7 @@ lint: ## formatting and clippy, warnings as errors
 fmt: ## format the code
 	$(CARGO) fmt --all
 
-deploy-check: ## validate deploy/ (kustomize, compose, RabbitMQ definitions)
+deploy-check: ## validate deploy/: base + overlays (strict schemas, network, budget), promtool rules and tests, compose, RabbitMQ definitions
 	$(CARGO) build -p foxctl --locked
 	scripts/check-deploy.sh
 
