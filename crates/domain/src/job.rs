@@ -1,4 +1,4 @@
-//! Import jobs: what kind of file, where a job stands, how a row ended.
+//! Import jobs: what kind of file, where a job stands, what the uploader asked for.
 
 use serde::{Deserialize, Serialize};
 use std::fmt;
@@ -87,11 +87,6 @@ impl JobStatus {
         matches!(self, JobStatus::Success | JobStatus::Partial | JobStatus::Error)
     }
 
-    /// Only a job that failed wholly or partly may be run again.
-    pub fn is_retryable(self) -> bool {
-        matches!(self, JobStatus::Partial | JobStatus::Error)
-    }
-
     /// The final status of a finished run, from its counts: no error rows is
     /// a success (an empty file included), errors beside imported rows is
     /// partial, and nothing imported at all is an error.
@@ -124,15 +119,6 @@ impl FromStr for JobStatus {
             .find(|k| k.as_str() == s)
             .ok_or_else(|| UnknownJobStatus(s.to_owned()))
     }
-}
-
-/// How one input row ended. Every row ends as exactly one of these.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum Outcome {
-    Created,
-    Updated,
-    Unchanged,
-    Error,
 }
 
 /// What the uploader asked for besides the file.

@@ -1,5 +1,4 @@
-//! Foxflow's vocabulary: the values, records, job states and messages every
-//! process agrees on. Parsing happens here, once; nothing in this crate does I/O.
+#![doc = include_str!("../README.md")]
 
 pub mod ai_text;
 pub mod headers;
@@ -8,8 +7,10 @@ pub mod messages;
 pub mod naf_reference;
 pub mod normalize;
 pub mod records;
+#[cfg(feature = "diesel")]
+mod sql;
 pub mod values;
 pub mod webhooks;
 
-pub use job::{ImportOptions, ImportType, JobStatus, Outcome};
+pub use job::{ImportOptions, ImportType, JobStatus};
 pub use values::ValueError;
