@@ -1,3 +1,5 @@
+//! The one error type of this crate, sorted by what a caller can do about it.
+
 use diesel::result::{DatabaseErrorKind, Error as DieselError};
 
 /// What can go wrong talking to PostgreSQL, split by what the caller can do

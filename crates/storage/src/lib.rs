@@ -1,6 +1,4 @@
-//! Foxflow's PostgreSQL layer: the pool, the migrations, the diesel schema and
-//! every query the services run. Functions take a connection, not the pool,
-//! so callers decide what shares a transaction.
+#![doc = include_str!("../README.md")]
 
 pub mod ai;
 pub mod auth;
@@ -15,10 +13,12 @@ pub mod outbox;
 pub mod pool;
 pub mod reference;
 pub mod schema;
+mod sql_text;
 pub mod webhooks;
 
 pub use diesel_async::AsyncPgConnection;
 pub use error::StorageError;
 pub use pool::{DbPool, PooledConn, build_pool};
+pub use sql_text::UnknownValue;
 
 pub type Result<T, E = StorageError> = std::result::Result<T, E>;

@@ -19,10 +19,6 @@ use std::time::Duration;
 /// database, so test databases never contend.
 pub const CLEANUP_LOCK: i64 = 0x666f_7863_6c65_616e;
 
-/// A file that no job references is an abandoned upload once it is this old
-/// (an upload is at most a few MB streamed in seconds).
-pub const ORPHAN_FILE_AGE: Duration = Duration::from_secs(3600);
-
 /// How long cleanup keeps things (`IMPORT_LOG_RETENTION`, `IMPORT_FILE_RETENTION`).
 #[derive(Debug, Clone, Copy)]
 pub struct Retention {
@@ -66,7 +62,9 @@ struct Counts {
     b: i64,
 }
 
-// `$1` is the log retention and `$2` the file retention, in seconds.
+// `$1` is the log retention and `$2` the file retention, in seconds. Each
+// fragment goes into several statements with their own binds, so statuses
+// are spelled out in them; a test keeps the spellings those of the enums.
 // Jobs past the log retention.
 const OLD_JOBS: &str =
     "SELECT j.id FROM import_jobs j WHERE j.created_at < now() - make_interval(secs => $1)";
@@ -77,7 +75,9 @@ const OLD_DELIVERIES: &str = "
 SELECT d.id FROM webhook_deliveries d
 WHERE d.status <> 'pending' AND d.created_at < now() - make_interval(secs => $1)";
 
-// Files no job kept by this run references, older than an hour.
+// Files no job kept by this run references, older than an hour: by then an
+// unreferenced file is an abandoned upload (an upload is at most a few MB
+// streamed in seconds).
 const ORPHAN_FILES: &str = "
 SELECT f.id, f.size_bytes FROM stored_files f
 WHERE f.created_at < now() - interval '1 hour'
@@ -425,6 +425,18 @@ fn unique_slug(nom: &str, code: &str, slugs: &mut HashSet<String>) -> Result<Str
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn statuses_are_spelled_as_the_enums_do() {
+        use crate::webhooks::DeliveryStatus;
+        use foxflow_domain::JobStatus;
+        assert!(OLD_DELIVERIES.contains(&format!("d.status <> '{}'", DeliveryStatus::Pending)));
+        assert!(PURGEABLE_FILES.contains(&format!(
+            "j.status IN ('{}', '{}')",
+            JobStatus::Pending,
+            JobStatus::Processing
+        )));
+    }
 
     #[test]
     fn long_labels_are_cut_at_a_word() {

@@ -62,11 +62,3 @@ pub async fn mark_sent(conn: &mut AsyncPgConnection, ids: &[i64]) -> Result<()> 
         .await?;
     Ok(())
 }
-
-pub async fn unsent_count(conn: &mut AsyncPgConnection) -> Result<i64> {
-    Ok(outbox::table
-        .filter(outbox::sent_at.is_null())
-        .count()
-        .get_result(conn)
-        .await?)
-}

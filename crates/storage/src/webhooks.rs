@@ -4,9 +4,11 @@
 //! import job or an AI batch final, so an event is announced if and only if
 //! it happened; the delivery loop (`foxflow-webhooks`) claims due rows with
 //! `FOR UPDATE SKIP LOCKED` under a short lease and records every attempt.
+//! What an event says is its caller's business (`jobs` and `ai` build their
+//! payloads): this module only fans it out and delivers it.
 
-use crate::jobs::ImportJob;
 use crate::schema::{webhook_deliveries, webhooks};
+use crate::sql_text::text_enum;
 use crate::{Result, StorageError};
 use chrono::{DateTime, Utc};
 use diesel::prelude::*;
@@ -86,6 +88,46 @@ pub async fn delete(conn: &mut AsyncPgConnection, id: Uuid) -> Result<()> {
     Ok(())
 }
 
+/// Where a delivery stands (`webhook_deliveries.status`).
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    Hash,
+    Serialize,
+    diesel::expression::AsExpression,
+    diesel::deserialize::FromSqlRow,
+)]
+#[diesel(sql_type = Text)]
+#[serde(rename_all = "snake_case")]
+pub enum DeliveryStatus {
+    /// Owed to the receiver: due at `next_attempt_at`.
+    Pending,
+    Delivered,
+    /// Every attempt was spent.
+    Failed,
+}
+
+impl DeliveryStatus {
+    pub const ALL: [DeliveryStatus; 3] = [
+        DeliveryStatus::Pending,
+        DeliveryStatus::Delivered,
+        DeliveryStatus::Failed,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            DeliveryStatus::Pending => "pending",
+            DeliveryStatus::Delivered => "delivered",
+            DeliveryStatus::Failed => "failed",
+        }
+    }
+}
+
+text_enum!(DeliveryStatus, "webhook delivery status");
+
 /// One delivery as operators see it (the payload included: it is what the
 /// receiver got).
 #[derive(Debug, Clone, Queryable, Selectable, Serialize)]
@@ -95,8 +137,7 @@ pub struct Delivery {
     pub webhook_id: Uuid,
     pub event: String,
     pub payload: Value,
-    /// `pending`, `delivered` or `failed`.
-    pub status: String,
+    pub status: DeliveryStatus,
     pub attempts: i32,
     pub next_attempt_at: DateTime<Utc>,
     pub last_status_code: Option<i32>,
@@ -154,45 +195,6 @@ pub async fn enqueue(conn: &mut AsyncPgConnection, event: WebhookEvent, data: Va
     .await?)
 }
 
-/// The job as the API shows it (docs/spec.md §5 names), without the error preview.
-pub fn import_payload(job: &ImportJob) -> Value {
-    let success_rate = (job.processed_rows > 0).then(|| {
-        let ok = (job.processed_rows - job.error_rows) as f64;
-        (ok / job.processed_rows as f64 * 10_000.0).round() / 100.0
-    });
-    let duration_seconds = match (job.started_at, job.completed_at) {
-        (Some(s), Some(e)) => Some(((e - s).num_milliseconds().max(0) as f64) / 1000.0),
-        _ => None,
-    };
-    json!({
-        "id": job.id,
-        "import_type": job.import_type,
-        "status": job.status,
-        "file_name": job.file_name,
-        "file_size": job.file_size,
-        "dry_run": job.dry_run,
-        "generate_ai": job.generate_ai,
-        "total_rows": job.total_rows,
-        "processed_rows": job.processed_rows,
-        "created_rows": job.created_rows,
-        "updated_rows": job.updated_rows,
-        "unchanged_rows": job.unchanged_rows,
-        "error_rows": job.error_rows,
-        "success_rate": success_rate,
-        "attempts": job.attempts,
-        "last_error": job.last_error,
-        "created_at": job.created_at,
-        "started_at": job.started_at,
-        "completed_at": job.completed_at,
-        "duration_seconds": duration_seconds,
-    })
-}
-
-/// `import.completed` for a job that has just become final.
-pub async fn enqueue_import_completed(conn: &mut AsyncPgConnection, job: &ImportJob) -> Result<usize> {
-    enqueue(conn, WebhookEvent::ImportCompleted, import_payload(job)).await
-}
-
 // ---------------------------------------------------------------------------
 // Delivering
 // ---------------------------------------------------------------------------
@@ -217,6 +219,22 @@ pub struct DueDelivery {
     pub secret: String,
 }
 
+/// The claim of [`claim_due`]. `status = 'pending'` is spelled out, not
+/// bound: the planner can then prove the predicate of the partial index
+/// `webhook_deliveries_due_idx` (WHERE status = 'pending') and use it on
+/// every execution of the prepared statement. A test keeps the spelling
+/// that of [`DeliveryStatus::Pending`].
+const CLAIM_DUE: &str = "UPDATE webhook_deliveries d
+    SET attempts = d.attempts + 1,
+        next_attempt_at = clock_timestamp() + $2 * interval '1 millisecond'
+   FROM webhooks w
+  WHERE w.id = d.webhook_id
+    AND d.id IN (SELECT id FROM webhook_deliveries
+                  WHERE status = 'pending' AND next_attempt_at <= clock_timestamp()
+                  ORDER BY next_attempt_at LIMIT $1
+                  FOR UPDATE SKIP LOCKED)
+ RETURNING d.id, d.webhook_id, d.event, d.payload, d.attempts, w.url, w.secret";
+
 /// Claims up to `limit` due deliveries, oldest first, skipping rows another
 /// sender holds: counts the attempt and pushes `next_attempt_at` past the
 /// lease, in one short statement, so no transaction stays open while the
@@ -227,28 +245,17 @@ pub async fn claim_due(
     limit: i64,
     lease: Duration,
 ) -> Result<Vec<DueDelivery>> {
-    Ok(diesel::sql_query(
-        "UPDATE webhook_deliveries d
-            SET attempts = d.attempts + 1,
-                next_attempt_at = clock_timestamp() + $2 * interval '1 millisecond'
-           FROM webhooks w
-          WHERE w.id = d.webhook_id
-            AND d.id IN (SELECT id FROM webhook_deliveries
-                          WHERE status = 'pending' AND next_attempt_at <= clock_timestamp()
-                          ORDER BY next_attempt_at LIMIT $1
-                          FOR UPDATE SKIP LOCKED)
-         RETURNING d.id, d.webhook_id, d.event, d.payload, d.attempts, w.url, w.secret",
-    )
-    .bind::<BigInt, _>(limit)
-    .bind::<BigInt, _>(i64::try_from(lease.as_millis()).unwrap_or(i64::MAX))
-    .load(conn)
-    .await?)
+    Ok(diesel::sql_query(CLAIM_DUE)
+        .bind::<BigInt, _>(limit)
+        .bind::<BigInt, _>(i64::try_from(lease.as_millis()).unwrap_or(i64::MAX))
+        .load(conn)
+        .await?)
 }
 
 /// When the next due delivery is, if any (the loop sleeps until then).
 pub async fn next_due(conn: &mut AsyncPgConnection) -> Result<Option<DateTime<Utc>>> {
     Ok(webhook_deliveries::table
-        .filter(webhook_deliveries::status.eq("pending"))
+        .filter(webhook_deliveries::status.eq(DeliveryStatus::Pending))
         .select(diesel::dsl::min(webhook_deliveries::next_attempt_at))
         .first(conn)
         .await?)
@@ -272,7 +279,7 @@ pub async fn record_attempt(conn: &mut AsyncPgConnection, id: Uuid, result: &Att
         AttemptResult::Delivered { status_code } => {
             diesel::update(webhook_deliveries::table.find(id))
                 .set((
-                    webhook_deliveries::status.eq("delivered"),
+                    webhook_deliveries::status.eq(DeliveryStatus::Delivered),
                     webhook_deliveries::last_status_code.eq(Some(i32::from(*status_code))),
                     webhook_deliveries::last_error.eq(None::<String>),
                     webhook_deliveries::delivered_at.eq(diesel::dsl::now),
@@ -286,8 +293,11 @@ pub async fn record_attempt(conn: &mut AsyncPgConnection, id: Uuid, result: &Att
             retry_in,
         } => {
             let (status, delay_ms) = match retry_in {
-                Some(d) => ("pending", i64::try_from(d.as_millis()).unwrap_or(i64::MAX)),
-                None => ("failed", 0),
+                Some(d) => (
+                    DeliveryStatus::Pending,
+                    i64::try_from(d.as_millis()).unwrap_or(i64::MAX),
+                ),
+                None => (DeliveryStatus::Failed, 0),
             };
             diesel::sql_query(
                 "UPDATE webhook_deliveries
@@ -305,4 +315,32 @@ pub async fn record_attempt(conn: &mut AsyncPgConnection, id: Uuid, result: &Att
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn delivery_statuses_round_trip() {
+        for d in DeliveryStatus::ALL {
+            assert_eq!(d.as_str().parse::<DeliveryStatus>(), Ok(d));
+            assert_eq!(serde_json::to_value(d).unwrap(), d.as_str());
+        }
+        assert!("sent".parse::<DeliveryStatus>().is_err());
+    }
+
+    #[test]
+    fn the_claim_spells_pending_as_the_enum_does() {
+        let pending = format!("status = '{}'", DeliveryStatus::Pending);
+        assert!(CLAIM_DUE.contains(&pending), "{CLAIM_DUE}");
+    }
+
+    #[test]
+    fn a_new_secret_is_32_random_bytes_in_hex() {
+        let (a, b) = (new_secret(), new_secret());
+        assert!(a.starts_with("whsec_") && a.len() == 6 + 64, "{a}");
+        assert!(a[6..].bytes().all(|c| c.is_ascii_hexdigit()));
+        assert_ne!(a, b);
+    }
 }

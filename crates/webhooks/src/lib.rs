@@ -1,10 +1,4 @@
-//! Webhook delivery: signed POSTs of the events queued in `webhook_deliveries`.
-//!
-//! Retry policy, in one sentence: any answer but a 2xx, a timeout or a
-//! connection error is retried after `retry_base × 2^(attempt−1)` (capped
-//! at [`MAX_BACKOFF`]) until `max_attempts` attempts have been made, then
-//! the delivery is `failed`; every attempt is counted with its status code
-//! or error.
+#![doc = include_str!("../README.md")]
 
 use foxflow_storage::webhooks::{self, AttemptResult, DueDelivery};
 use foxflow_storage::{DbPool, StorageError};

@@ -1,5 +1,4 @@
-//! The HTTP API: takes uploads and answers at once, reads jobs back, and
-//! relays the outbox to RabbitMQ.
+#![doc = include_str!("../README.md")]
 
 pub mod auth;
 pub mod error;
@@ -31,11 +30,7 @@ pub struct Running {
 pub async fn start(config: Config, shutdown: Shutdown) -> anyhow::Result<Running> {
     let config = Arc::new(config);
     let pool = foxflow_storage::build_pool(config.database_url(), config.db_pool_size, "api-gateway")?;
-    let topology = Topology::new(
-        &config.namespace,
-        config.import_retry_delay,
-        config.ai_retry_delay,
-    );
+    let topology = Topology::from_config(&config);
     let publisher = Publisher::new(config.amqp_url(), "api-gateway", topology.clone());
     let relay_wake = Arc::new(Notify::new());
     // The rate limiter's series (the upload throttle) are its own collectors.
@@ -96,11 +91,7 @@ pub async fn start(config: Config, shutdown: Shutdown) -> anyhow::Result<Running
             tracing::error!(error = %e, "http server failed");
         }
     });
-    let mut rx = shutdown.subscribe();
-    let stopper = tokio::spawn(async move {
-        let _ = rx.wait_for(|s| *s).await;
-        handle.stop(true).await;
-    });
+    let stopper = foxflow_process::stop_server_on_shutdown(handle, &shutdown);
     tracing::info!(%addr, "api-gateway listening");
     Ok(Running {
         addr,

@@ -1,3 +1,6 @@
+//! The `api-gateway` process: configuration from the environment, telemetry, signals, then
+//! [`api_gateway::start`] until shutdown.
+
 use foxflow_config::{Config, LogFormat, Process};
 use foxflow_process::Shutdown;
 

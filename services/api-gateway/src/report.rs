@@ -32,8 +32,8 @@ pub fn build(job: &JobView, errors: &[ImportErrorRow]) -> Result<Vec<u8>, XlsxEr
     let fields: Vec<(&str, String)> = vec![
         ("Import", job.id.to_string()),
         ("Fichier", job.file_name.clone()),
-        ("Type", job.import_type.clone()),
-        ("Statut", job.status.clone()),
+        ("Type", job.import_type.to_string()),
+        ("Statut", job.status.to_string()),
         (
             "Simulation (dry run)",
             if job.dry_run { "oui" } else { "non" }.into(),

@@ -1,3 +1,5 @@
+//! The state every handler shares.
+
 use foxflow_config::Config;
 use foxflow_messaging::Publisher;
 use foxflow_process::Shutdown;

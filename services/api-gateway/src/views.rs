@@ -1,82 +1,13 @@
 //! The JSON shapes scripts and the dashboard rely on (docs/spec.md §5).
 
 use chrono::{DateTime, Utc};
-use foxflow_storage::jobs::{ImportErrorRow, ImportJob};
 use serde::Serialize;
 use utoipa::ToSchema;
 use uuid::Uuid;
 
-/// An import job (docs/spec.md §5): the body of `GET /api/v1/imports/{id}` and of
-/// every `job` event.
-#[derive(Debug, Serialize, ToSchema)]
-pub struct JobView {
-    pub id: Uuid,
-    pub import_type: String,
-    pub status: String,
-    pub file_name: String,
-    pub file_size: i64,
-    pub dry_run: bool,
-    pub generate_ai: bool,
-    pub total_rows: i64,
-    pub processed_rows: i64,
-    pub created_rows: i64,
-    pub updated_rows: i64,
-    pub unchanged_rows: i64,
-    pub error_rows: i64,
-    /// Percentage of processed rows that were not errors; null before any row.
-    pub success_rate: Option<f64>,
-    pub normalized_values: i64,
-    pub unknown_columns: Vec<String>,
-    pub attempts: i32,
-    pub last_error: Option<String>,
-    pub file_purged: bool,
-    pub created_at: DateTime<Utc>,
-    pub started_at: Option<DateTime<Utc>>,
-    pub completed_at: Option<DateTime<Utc>>,
-    pub duration_seconds: Option<f64>,
-    /// The first error rows (at most 10 on `GET /imports/{id}`; empty in lists).
-    #[schema(value_type = Vec<ErrorRowView>)]
-    pub errors_preview: Vec<ImportErrorRow>,
-}
-
-impl JobView {
-    pub fn new(job: ImportJob, errors_preview: Vec<ImportErrorRow>) -> Self {
-        let success_rate = (job.processed_rows > 0).then(|| {
-            let ok = (job.processed_rows - job.error_rows) as f64;
-            (ok / job.processed_rows as f64 * 10_000.0).round() / 100.0
-        });
-        let duration_seconds = job.started_at.map(|start| {
-            let end = job.completed_at.unwrap_or_else(Utc::now);
-            ((end - start).num_milliseconds().max(0) as f64) / 1000.0
-        });
-        JobView {
-            id: job.id,
-            import_type: job.import_type,
-            status: job.status,
-            file_name: job.file_name,
-            file_size: job.file_size,
-            dry_run: job.dry_run,
-            generate_ai: job.generate_ai,
-            total_rows: job.total_rows,
-            processed_rows: job.processed_rows,
-            created_rows: job.created_rows,
-            updated_rows: job.updated_rows,
-            unchanged_rows: job.unchanged_rows,
-            error_rows: job.error_rows,
-            success_rate,
-            normalized_values: job.normalized_values,
-            unknown_columns: job.unknown_columns,
-            attempts: job.attempts,
-            last_error: job.last_error,
-            file_purged: job.file_purged_at.is_some(),
-            created_at: job.created_at,
-            started_at: job.started_at,
-            completed_at: job.completed_at,
-            duration_seconds,
-            errors_preview,
-        }
-    }
-}
+// The job and its error rows are built by the storage crate, once, for the
+// API, the events stream and the webhooks alike; their schemas derive there.
+pub use foxflow_storage::jobs::{ImportErrorRow, JobView};
 
 /// One page of a list.
 #[derive(Debug, Serialize, ToSchema)]
@@ -88,9 +19,10 @@ pub struct Page<T: Serialize> {
 }
 
 // ---------------------------------------------------------------------------
-// Shapes written by other crates, described for the OpenAPI document only
-// (the storage crate stays free of HTTP concerns). The schemathesis run
-// checks every response against them, so a drift shows up as a failure.
+// Shapes written elsewhere (error bodies, storage's batches and stats),
+// described here for the OpenAPI document only. The schemathesis run checks
+// every response against them, so a drift shows up as a failure. The job is
+// the exception: one type, `JobView`, is both the JSON and its schema.
 // ---------------------------------------------------------------------------
 
 /// The standard error body: `{"error": {"code", "message", "details"}}`.
@@ -107,19 +39,6 @@ pub struct ErrorDetail {
     /// Extra facts for some codes (e.g. `unknown_ids`); null otherwise.
     #[schema(value_type = Value)]
     pub details: serde_json::Value,
-}
-
-/// One error row of an import (row 0 = the whole file).
-#[derive(Debug, Serialize, ToSchema)]
-pub struct ErrorRowView {
-    pub row: i64,
-    pub column: Option<String>,
-    pub value: Option<String>,
-    pub code: String,
-    pub message: String,
-    /// The original row, column name → text, in the file's order.
-    #[schema(value_type = Option<Object>)]
-    pub raw: Option<serde_json::Value>,
 }
 
 /// An AI generation batch and its tasks counted by status.

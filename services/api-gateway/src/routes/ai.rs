@@ -115,7 +115,7 @@ pub async fn create(
                 .await?
                 .filter(|j| caller.owner_filter().is_none_or(|o| j.owner_id == Some(o)))
                 .ok_or(ApiError::NotFound("import"))?;
-            if !matches!(job.status(), JobStatus::Success | JobStatus::Partial) {
+            if !matches!(job.status, JobStatus::Success | JobStatus::Partial) {
                 return Err(ApiError::Conflict(format!(
                     "import {import_id} is `{}`; texts can be generated once it has imported rows",
                     job.status

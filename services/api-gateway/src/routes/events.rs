@@ -8,17 +8,23 @@
 
 use crate::auth::Caller;
 use crate::error::ApiError;
-use crate::routes::imports::{job_view, visible_job};
+use crate::routes::job_access::visible_job;
 use crate::state::AppState;
 use actix_web::http::header;
 use actix_web::{HttpResponse, get, web};
 use bytes::Bytes;
-use foxflow_storage::jobs::{self, ImportJob};
+use foxflow_domain::JobStatus;
+use foxflow_storage::jobs::{self, ImportJob, JobView};
 use foxflow_storage::pool;
 use std::time::Duration;
 use tokio::sync::watch;
 use tokio::time::Instant;
 use uuid::Uuid;
+
+/// Registers the stream under `/api/v1`.
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    cfg.service(events);
+}
 
 /// How often the job is looked at.
 const POLL_EVERY: Duration = Duration::from_millis(500);
@@ -90,7 +96,7 @@ struct EventStream {
 /// own while running and is left out on purpose.
 #[derive(PartialEq, Eq)]
 struct Fingerprint {
-    status: String,
+    status: JobStatus,
     counts: [i64; 7],
     attempts: i32,
     last_error: Option<String>,
@@ -101,7 +107,7 @@ struct Fingerprint {
 impl Fingerprint {
     fn of(j: &ImportJob) -> Self {
         Fingerprint {
-            status: j.status.clone(),
+            status: j.status,
             counts: [
                 j.total_rows,
                 j.processed_rows,
@@ -160,9 +166,9 @@ impl EventStream {
         if self.last.as_ref() == Some(&fp) {
             return Ok(None);
         }
-        let is_final = job.status().is_final();
+        let is_final = job.status.is_final();
         let id = format!("{}-{}", job.processed_rows, job.status);
-        let view = job_view(&mut conn, job).await?;
+        let view = JobView::load(&mut conn, job).await?;
         drop(conn);
         let data = serde_json::to_string(&view).map_err(|e| ApiError::Internal(e.into()))?;
         let mut frame = format!("id: {id}\nevent: job\ndata: {data}\n\n");

@@ -1,3 +1,5 @@
+//! The probes: `/healthz` (the process answers) and `/readyz` (the database answers).
+
 use crate::state::AppState;
 use actix_web::{HttpResponse, get, web};
 use diesel_async::RunQueryDsl;

@@ -3,19 +3,17 @@
 use crate::auth::Caller;
 use crate::error::ApiError;
 use crate::routes::Paging;
+use crate::routes::job_access::visible_job;
 use crate::state::AppState;
 use crate::upload;
-use crate::views::{ErrorBody, ErrorRowView, JobView, Page, StatsView, UploadForm};
+use crate::views::{ErrorBody, ImportErrorRow, JobView, Page, StatsView, UploadForm};
 use actix_web::http::header;
 use actix_web::{HttpRequest, HttpResponse, get, post, web};
 use foxflow_domain::{ImportType, JobStatus};
 use foxflow_ratelimit::{ClusterLimiter, Denied};
 use foxflow_storage::auth::Role;
-use foxflow_storage::jobs::{self, ImportJob, JobFilter};
-use foxflow_storage::{AsyncPgConnection, pool};
-use uuid::Uuid;
-
-const PREVIEW_ERRORS: i64 = 10;
+use foxflow_storage::jobs::{self, JobFilter};
+use foxflow_storage::pool;
 
 /// Registers this module's routes under `/api/v1`.
 pub fn configure(cfg: &mut web::ServiceConfig) {
@@ -23,7 +21,6 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.service(create)
         .service(list)
         .service(stats)
-        .service(crate::routes::events::events)
         .service(get)
         .service(errors)
         .service(report)
@@ -210,34 +207,6 @@ pub async fn list(
     }))
 }
 
-/// Loads a job the caller may see; another staff member's job is 404, not
-/// 403, so ids do not leak.
-pub async fn visible_job(
-    conn: &mut AsyncPgConnection,
-    caller: &Caller,
-    id: &str,
-) -> Result<ImportJob, ApiError> {
-    let id = Uuid::parse_str(id).map_err(|_| ApiError::NotFound("import"))?;
-    let job = jobs::get_job(conn, id)
-        .await?
-        .ok_or(ApiError::NotFound("import"))?;
-    match caller.owner_filter() {
-        Some(owner) if job.owner_id != Some(owner) => Err(ApiError::NotFound("import")),
-        _ => Ok(job),
-    }
-}
-
-/// The body of `GET /imports/{id}` (and of every `job` event): the job and
-/// its first error rows.
-pub async fn job_view(conn: &mut AsyncPgConnection, job: ImportJob) -> Result<JobView, ApiError> {
-    let preview = if job.error_rows > 0 || job.status() == JobStatus::Error {
-        jobs::errors_page(conn, job.id, 1, PREVIEW_ERRORS).await?.0
-    } else {
-        Vec::new()
-    };
-    Ok(JobView::new(job, preview))
-}
-
 /// `GET /api/v1/imports/{id}`.
 #[utoipa::path(
     context_path = "/api/v1",
@@ -260,7 +229,7 @@ pub async fn get(
 ) -> Result<HttpResponse, ApiError> {
     let mut conn = pool::conn(&state.pool).await?;
     let job = visible_job(&mut conn, &caller, &path).await?;
-    Ok(HttpResponse::Ok().json(job_view(&mut conn, job).await?))
+    Ok(HttpResponse::Ok().json(JobView::load(&mut conn, job).await?))
 }
 
 /// `GET /api/v1/imports/stats`: jobs by status and type, rows, the mean
@@ -290,7 +259,7 @@ pub async fn stats(state: web::Data<AppState>, caller: Caller) -> Result<HttpRes
     tag = "imports",
     params(("id" = String, Path, description = "The import's id (UUID)"), Paging),
     responses(
-        (status = 200, description = "One page of error rows, in row order", body = Page<ErrorRowView>),
+        (status = 200, description = "One page of error rows, in row order", body = Page<ImportErrorRow>),
         (status = 400, description = "Bad paging", body = ErrorBody),
         (status = 401, description = "No valid bearer token", body = ErrorBody),
         (status = 404, description = "No such import (or another user's)", body = ErrorBody),

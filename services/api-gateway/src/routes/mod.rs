@@ -7,6 +7,7 @@ pub mod entities;
 pub mod events;
 pub mod health;
 pub mod imports;
+pub mod job_access;
 pub mod metrics;
 pub mod openapi;
 pub mod queues;
@@ -22,6 +23,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.service(
         web::scope("/api/v1")
             .configure(imports::configure)
+            .configure(events::configure)
             .configure(ai::configure)
             .configure(entities::configure)
             .configure(queues::configure)

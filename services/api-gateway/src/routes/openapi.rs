@@ -61,7 +61,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         views::ErrorBody,
         views::ErrorDetail,
         views::JobView,
-        views::ErrorRowView,
+        views::ImportErrorRow,
         views::StatsView,
         views::RowTotalsView,
         views::BatchView,

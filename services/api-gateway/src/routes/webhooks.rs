@@ -13,6 +13,7 @@ use actix_web::{HttpResponse, delete, get, post, web};
 use chrono::{DateTime, Utc};
 use foxflow_domain::webhooks::{WebhookEvent, WebhookUrl};
 use foxflow_storage::auth::Role;
+use foxflow_storage::webhooks::DeliveryStatus;
 use foxflow_storage::{pool, webhooks};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
@@ -273,12 +274,12 @@ pub async fn list_deliveries(
     let items = rows
         .into_iter()
         .map(|d| DeliveryView {
-            next_attempt_at: (d.status == "pending").then_some(d.next_attempt_at),
+            next_attempt_at: (d.status == DeliveryStatus::Pending).then_some(d.next_attempt_at),
             id: d.id,
             webhook_id: d.webhook_id,
             event: d.event,
             payload: d.payload,
-            status: d.status,
+            status: d.status.to_string(),
             attempts: d.attempts,
             last_status_code: d.last_status_code,
             last_error: d.last_error,

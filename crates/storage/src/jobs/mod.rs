@@ -1,0 +1,227 @@
+//! Import jobs: created with their outbox message in one transaction, claimed
+//! under a lease by one worker, advanced batch by batch, finished once.
+//!
+//! This file holds the job row and the API's side (create, read, list,
+//! retry); `run` the worker's side (claim, progress, finish); `errors` the
+//! error rows; `view` the job as the outside world sees it (the API, the
+//! events stream, the `import.completed` webhook); `stats` the dashboard's
+//! totals. Everything is re-exported here: `foxflow_storage::jobs::finish`
+//! is the path callers use.
+
+mod errors;
+mod run;
+mod stats;
+mod view;
+
+pub use errors::{ImportErrorRow, NewImportError, errors_page};
+pub use run::{
+    Claim, Progress, claim, fail, finish, record_progress, record_touched, release, set_file_facts,
+};
+pub use stats::{JobStats, RowTotals, stats};
+pub use view::{JobView, PREVIEW_ERRORS};
+
+use crate::schema::{import_errors, import_jobs};
+use crate::{Result, StorageError, outbox};
+use chrono::{DateTime, Utc};
+use diesel::prelude::*;
+use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
+use foxflow_domain::messages::Message;
+use foxflow_domain::{ImportOptions, ImportType, JobStatus};
+use uuid::Uuid;
+
+/// One row of `import_jobs`, typed. The outside world never sees it as is:
+/// it sees a [`JobView`].
+#[derive(Debug, Clone, Queryable, Selectable)]
+#[diesel(table_name = import_jobs)]
+pub struct ImportJob {
+    pub id: Uuid,
+    pub import_type: ImportType,
+    pub status: JobStatus,
+    pub file_id: Option<Uuid>,
+    pub file_name: String,
+    pub file_size: i64,
+    pub file_sha256: String,
+    pub file_purged_at: Option<DateTime<Utc>>,
+    pub dry_run: bool,
+    pub generate_ai: bool,
+    pub owner_id: Option<Uuid>,
+    pub total_rows: i64,
+    pub processed_rows: i64,
+    pub created_rows: i64,
+    pub updated_rows: i64,
+    pub unchanged_rows: i64,
+    pub error_rows: i64,
+    pub normalized_values: i64,
+    pub unknown_columns: Vec<String>,
+    pub attempts: i32,
+    pub last_error: Option<String>,
+    pub checkpoint_row: i64,
+    pub lease_owner: Option<String>,
+    pub lease_expires_at: Option<DateTime<Utc>>,
+    pub created_at: DateTime<Utc>,
+    pub started_at: Option<DateTime<Utc>>,
+    pub completed_at: Option<DateTime<Utc>>,
+}
+
+/// What the API knows when a file has been stored.
+#[derive(Debug, Clone)]
+pub struct NewJob {
+    pub import_type: ImportType,
+    pub file_id: Uuid,
+    pub file_name: String,
+    pub file_size: i64,
+    pub file_sha256: String,
+    pub options: ImportOptions,
+    pub owner_id: Option<Uuid>,
+    pub idempotency_key: Option<String>,
+}
+
+/// Writes the job and the message that announces it in one transaction: the
+/// message exists if and only if the job does. With an `Idempotency-Key`
+/// seen before for the same owner, returns the earlier job instead (and
+/// `false`).
+pub async fn create_job(
+    conn: &mut AsyncPgConnection,
+    new: NewJob,
+    traceparent: Option<String>,
+) -> Result<(ImportJob, bool)> {
+    conn.transaction::<_, StorageError, _>(async |conn| {
+        if let Some(key) = &new.idempotency_key {
+            let existing = import_jobs::table
+                .filter(import_jobs::idempotency_key.eq(key))
+                .filter(import_jobs::owner_id.is_not_distinct_from(new.owner_id))
+                .select(ImportJob::as_select())
+                .first(conn)
+                .await
+                .optional()?;
+            if let Some(job) = existing {
+                return Ok((job, false));
+            }
+        }
+        let id = Uuid::now_v7();
+        let job = diesel::insert_into(import_jobs::table)
+            .values((
+                import_jobs::id.eq(id),
+                import_jobs::import_type.eq(new.import_type),
+                import_jobs::file_id.eq(new.file_id),
+                import_jobs::file_name.eq(&new.file_name),
+                import_jobs::file_size.eq(new.file_size),
+                import_jobs::file_sha256.eq(&new.file_sha256),
+                import_jobs::dry_run.eq(new.options.dry_run),
+                import_jobs::generate_ai.eq(new.options.generate_ai),
+                import_jobs::owner_id.eq(new.owner_id),
+                import_jobs::idempotency_key.eq(&new.idempotency_key),
+            ))
+            .returning(ImportJob::as_returning())
+            .get_result(conn)
+            .await?;
+        outbox::enqueue(conn, &Message::import_requested(id), traceparent.as_deref()).await?;
+        Ok((job, true))
+    })
+    .await
+}
+
+pub async fn get_job(conn: &mut AsyncPgConnection, id: Uuid) -> Result<Option<ImportJob>> {
+    Ok(import_jobs::table
+        .find(id)
+        .select(ImportJob::as_select())
+        .first(conn)
+        .await
+        .optional()?)
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct JobFilter {
+    pub status: Option<JobStatus>,
+    pub import_type: Option<ImportType>,
+    /// Staff see only their own jobs.
+    pub owner_id: Option<Uuid>,
+    pub page: i64,
+    pub per_page: i64,
+}
+
+/// One page of jobs, newest first, and the total matching the filter.
+pub async fn list_jobs(conn: &mut AsyncPgConnection, filter: &JobFilter) -> Result<(Vec<ImportJob>, i64)> {
+    let query = || {
+        let mut q = import_jobs::table.into_boxed();
+        if let Some(s) = filter.status {
+            q = q.filter(import_jobs::status.eq(s));
+        }
+        if let Some(t) = filter.import_type {
+            q = q.filter(import_jobs::import_type.eq(t));
+        }
+        if let Some(o) = filter.owner_id {
+            q = q.filter(import_jobs::owner_id.eq(o));
+        }
+        q
+    };
+    let total: i64 = query().count().get_result(conn).await?;
+    let items = query()
+        .order(import_jobs::created_at.desc())
+        .then_order_by(import_jobs::id.desc())
+        .limit(filter.per_page)
+        .offset((filter.page - 1) * filter.per_page)
+        .select(ImportJob::as_select())
+        .load(conn)
+        .await?;
+    Ok((items, total))
+}
+
+/// Puts a failed or partial job back to `pending` from the start (counts,
+/// checkpoint and error rows cleared) and queues its message, in one
+/// transaction. `Conflict` from any other status.
+pub async fn retry(
+    conn: &mut AsyncPgConnection,
+    job_id: Uuid,
+    traceparent: Option<String>,
+) -> Result<ImportJob> {
+    conn.transaction::<_, StorageError, _>(async |conn| {
+        let job: Option<ImportJob> = diesel::update(import_jobs::table.find(job_id))
+            .filter(import_jobs::status.eq_any([JobStatus::Partial, JobStatus::Error]))
+            .filter(import_jobs::file_purged_at.is_null())
+            .set((
+                import_jobs::status.eq(JobStatus::Pending),
+                import_jobs::total_rows.eq(0i64),
+                import_jobs::processed_rows.eq(0i64),
+                import_jobs::created_rows.eq(0i64),
+                import_jobs::updated_rows.eq(0i64),
+                import_jobs::unchanged_rows.eq(0i64),
+                import_jobs::error_rows.eq(0i64),
+                import_jobs::normalized_values.eq(0i64),
+                import_jobs::checkpoint_row.eq(0i64),
+                import_jobs::attempts.eq(0),
+                import_jobs::last_error.eq(None::<String>),
+                import_jobs::started_at.eq(None::<DateTime<Utc>>),
+                import_jobs::completed_at.eq(None::<DateTime<Utc>>),
+                import_jobs::lease_owner.eq(None::<String>),
+                import_jobs::lease_expires_at.eq(None::<DateTime<Utc>>),
+                import_jobs::updated_at.eq(diesel::dsl::now),
+            ))
+            .returning(ImportJob::as_returning())
+            .get_result(conn)
+            .await
+            .optional()?;
+        let Some(job) = job else {
+            return match get_job(conn, job_id).await? {
+                None => Err(StorageError::NotFound),
+                Some(j) if j.file_purged_at.is_some() => Err(StorageError::Conflict(
+                    "the file of this import was purged; upload it again".into(),
+                )),
+                Some(j) => Err(StorageError::Conflict(format!(
+                    "only an import in `error` or `partial` can be retried; this one is `{}`",
+                    j.status
+                ))),
+            };
+        };
+        diesel::delete(import_errors::table.filter(import_errors::job_id.eq(job_id)))
+            .execute(conn)
+            .await?;
+        diesel::sql_query("DELETE FROM import_touched WHERE job_id = $1")
+            .bind::<diesel::sql_types::Uuid, _>(job_id)
+            .execute(conn)
+            .await?;
+        outbox::enqueue(conn, &Message::import_requested(job_id), traceparent.as_deref()).await?;
+        Ok(job)
+    })
+    .await
+}

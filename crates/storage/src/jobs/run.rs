@@ -1,0 +1,328 @@
+//! The worker's side of a job: claim it under a lease, commit its progress
+//! batch by batch, end it once (with its AI hand-over and its webhook in the
+//! same transaction), or let go of it.
+
+use super::errors::NewImportError;
+use super::view::JobView;
+use super::{ImportJob, get_job};
+use crate::schema::{import_errors, import_jobs};
+use crate::{Result, StorageError};
+use chrono::{DateTime, Utc};
+use diesel::prelude::*;
+use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
+use foxflow_domain::JobStatus;
+use foxflow_domain::webhooks::WebhookEvent;
+use std::time::Duration;
+use uuid::Uuid;
+
+/// The answer to "may I work on this job now?".
+#[derive(Debug)]
+pub enum Claim {
+    /// Yours, under a lease; `checkpoint_row` says where to resume.
+    Claimed(ImportJob),
+    /// Already final: acknowledge and move on.
+    Final(ImportJob),
+    /// Another live worker holds it until then.
+    Leased {
+        until: DateTime<Utc>,
+    },
+    NotFound,
+}
+
+/// Takes (or renews, or takes over an expired) lease on a pending or
+/// processing job, counting the attempt.
+pub async fn claim(conn: &mut AsyncPgConnection, id: Uuid, worker: &str, lease: Duration) -> Result<Claim> {
+    let lease_s = lease.as_secs_f64();
+    let claimed: Option<ImportJob> = diesel::update(import_jobs::table.find(id))
+        .filter(import_jobs::status.eq_any([JobStatus::Pending, JobStatus::Processing]))
+        .filter(
+            import_jobs::lease_owner
+                .is_null()
+                .or(import_jobs::lease_owner.eq(worker))
+                .or(import_jobs::lease_expires_at.lt(diesel::dsl::now)),
+        )
+        .set((
+            import_jobs::status.eq(JobStatus::Processing),
+            import_jobs::lease_owner.eq(worker),
+            import_jobs::lease_expires_at.eq(diesel::dsl::sql::<
+                diesel::sql_types::Nullable<diesel::sql_types::Timestamptz>,
+            >(&format!(
+                "clock_timestamp() + interval '{lease_s} seconds'"
+            ))),
+            import_jobs::started_at.eq(diesel::dsl::sql::<
+                diesel::sql_types::Nullable<diesel::sql_types::Timestamptz>,
+            >("COALESCE(started_at, clock_timestamp())")),
+            import_jobs::attempts.eq(import_jobs::attempts + 1),
+            import_jobs::updated_at.eq(diesel::dsl::now),
+        ))
+        .returning(ImportJob::as_returning())
+        .get_result(conn)
+        .await
+        .optional()?;
+    if let Some(job) = claimed {
+        return Ok(Claim::Claimed(job));
+    }
+    match get_job(conn, id).await? {
+        None => Ok(Claim::NotFound),
+        Some(job) if job.status.is_final() => Ok(Claim::Final(job)),
+        Some(job) => Ok(Claim::Leased {
+            until: job.lease_expires_at.unwrap_or_else(Utc::now),
+        }),
+    }
+}
+
+/// Counts of one committed batch, added to the job's totals.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Progress {
+    pub processed: i64,
+    pub created: i64,
+    pub updated: i64,
+    pub unchanged: i64,
+    pub errors: i64,
+    pub normalized: i64,
+}
+
+impl Progress {
+    pub fn add(&mut self, other: Progress) {
+        self.processed += other.processed;
+        self.created += other.created;
+        self.updated += other.updated;
+        self.unchanged += other.unchanged;
+        self.errors += other.errors;
+        self.normalized += other.normalized;
+    }
+}
+
+/// Adds a batch's counts and error rows and moves the checkpoint to
+/// `checkpoint_row`, renewing the lease. Call it inside the transaction that
+/// wrote the batch's entities: the checkpoint is the "done" marker. Fails
+/// with `Conflict` when this worker no longer holds the job (its lease was
+/// taken over), which rolls the batch back.
+pub async fn record_progress(
+    conn: &mut AsyncPgConnection,
+    job_id: Uuid,
+    worker: &str,
+    lease: Duration,
+    progress: Progress,
+    checkpoint_row: i64,
+    errors: &[NewImportError],
+) -> Result<()> {
+    if !errors.is_empty() {
+        // Chunked: one INSERT carries at most 65,535 binds.
+        for chunk in errors.chunks(5_000) {
+            diesel::insert_into(import_errors::table)
+                .values(chunk)
+                .execute(conn)
+                .await?;
+        }
+    }
+    let lease_s = lease.as_secs_f64();
+    let n = diesel::update(import_jobs::table.find(job_id))
+        .filter(import_jobs::lease_owner.eq(worker))
+        .filter(import_jobs::status.eq(JobStatus::Processing))
+        .set((
+            import_jobs::processed_rows.eq(import_jobs::processed_rows + progress.processed),
+            import_jobs::created_rows.eq(import_jobs::created_rows + progress.created),
+            import_jobs::updated_rows.eq(import_jobs::updated_rows + progress.updated),
+            import_jobs::unchanged_rows.eq(import_jobs::unchanged_rows + progress.unchanged),
+            import_jobs::error_rows.eq(import_jobs::error_rows + progress.errors),
+            import_jobs::normalized_values.eq(import_jobs::normalized_values + progress.normalized),
+            import_jobs::checkpoint_row.eq(checkpoint_row),
+            import_jobs::lease_expires_at.eq(diesel::dsl::sql::<
+                diesel::sql_types::Nullable<diesel::sql_types::Timestamptz>,
+            >(&format!(
+                "clock_timestamp() + interval '{lease_s} seconds'"
+            ))),
+            import_jobs::updated_at.eq(diesel::dsl::now),
+        ))
+        .execute(conn)
+        .await?;
+    if n == 0 {
+        return Err(StorageError::Conflict(format!(
+            "job {job_id} is no longer leased by {worker}"
+        )));
+    }
+    Ok(())
+}
+
+/// Records what the first pass over the file found: how many data rows it
+/// has (so progress has a denominator) and the columns no field matched.
+pub async fn set_file_facts(
+    conn: &mut AsyncPgConnection,
+    job_id: Uuid,
+    total_rows: i64,
+    unknown_columns: &[String],
+) -> Result<()> {
+    diesel::update(import_jobs::table.find(job_id))
+        .set((
+            import_jobs::total_rows.eq(total_rows),
+            import_jobs::unknown_columns.eq(unknown_columns),
+        ))
+        .execute(conn)
+        .await?;
+    Ok(())
+}
+
+/// Ends a job from its counts (docs/spec.md §4.5) and releases the lease.
+/// `file_error`, when set, makes it `error` with a row-0 error row.
+pub async fn finish(
+    conn: &mut AsyncPgConnection,
+    job_id: Uuid,
+    worker: &str,
+    file_error: Option<(&str, &str)>,
+) -> Result<ImportJob> {
+    conn.transaction::<_, StorageError, _>(async |conn| {
+        let job = get_job(conn, job_id).await?.ok_or(StorageError::NotFound)?;
+        if job.lease_owner.as_deref() != Some(worker) || job.status.is_final() {
+            return Err(StorageError::Conflict(format!(
+                "job {job_id} is no longer leased by {worker}"
+            )));
+        }
+        let (status, last_error) = match file_error {
+            Some((code, message)) => {
+                diesel::insert_into(import_errors::table)
+                    .values(NewImportError {
+                        job_id,
+                        row: 0,
+                        column: None,
+                        value: None,
+                        code: code.to_owned(),
+                        message: message.to_owned(),
+                        raw: None,
+                    })
+                    .execute(conn)
+                    .await?;
+                (JobStatus::Error, Some(message.to_owned()))
+            }
+            None => (JobStatus::from_counts(job.total_rows, job.error_rows), None),
+        };
+        // The AI hand-over commits with the final status: exactly what this
+        // import created or updated, once (docs/spec.md §4.4).
+        if job.generate_ai && !job.dry_run && status != JobStatus::Error {
+            crate::ai::create_batch_for_import(conn, job_id, job.owner_id, None).await?;
+        }
+        let job = diesel::update(import_jobs::table.find(job_id))
+            .set((
+                import_jobs::status.eq(status),
+                import_jobs::last_error.eq(last_error),
+                import_jobs::completed_at.eq(diesel::dsl::now),
+                import_jobs::lease_owner.eq(None::<String>),
+                import_jobs::lease_expires_at.eq(None::<DateTime<Utc>>),
+                import_jobs::updated_at.eq(diesel::dsl::now),
+            ))
+            .returning(ImportJob::as_returning())
+            .get_result(conn)
+            .await?;
+        // Announced if and only if the final status commits.
+        announce_completion(conn, &job).await?;
+        Ok(job)
+    })
+    .await
+}
+
+/// Marks a job `error` whatever its lease (retries exhausted, message parked).
+pub async fn fail(conn: &mut AsyncPgConnection, job_id: Uuid, reason: &str) -> Result<()> {
+    conn.transaction::<_, StorageError, _>(async |conn| {
+        let job: Option<ImportJob> = diesel::update(import_jobs::table.find(job_id))
+            .filter(import_jobs::status.eq_any([JobStatus::Pending, JobStatus::Processing]))
+            .set((
+                import_jobs::status.eq(JobStatus::Error),
+                import_jobs::last_error.eq(reason),
+                import_jobs::completed_at.eq(diesel::dsl::now),
+                import_jobs::lease_owner.eq(None::<String>),
+                import_jobs::lease_expires_at.eq(None::<DateTime<Utc>>),
+                import_jobs::updated_at.eq(diesel::dsl::now),
+            ))
+            .returning(ImportJob::as_returning())
+            .get_result(conn)
+            .await
+            .optional()?;
+        // Only the call that made it final announces it.
+        if let Some(job) = job {
+            announce_completion(conn, &job).await?;
+        }
+        Ok(())
+    })
+    .await
+}
+
+/// Lets go of a job without finishing it (graceful shutdown): the next
+/// delivery resumes from the checkpoint at once instead of waiting for the
+/// lease to expire.
+pub async fn release(conn: &mut AsyncPgConnection, job_id: Uuid, worker: &str) -> Result<()> {
+    diesel::update(import_jobs::table.find(job_id))
+        .filter(import_jobs::lease_owner.eq(worker))
+        .set((
+            import_jobs::lease_owner.eq(None::<String>),
+            import_jobs::lease_expires_at.eq(None::<DateTime<Utc>>),
+        ))
+        .execute(conn)
+        .await?;
+    Ok(())
+}
+
+/// Queues `import.completed` for a job that has just become final, in the
+/// transaction that made it so. Its `data` is the job exactly as
+/// `GET /api/v1/imports/{id}` shows it at that moment (docs/webhooks.md).
+async fn announce_completion(conn: &mut AsyncPgConnection, job: &ImportJob) -> Result<()> {
+    let view = JobView::load(conn, job.clone()).await?;
+    crate::webhooks::enqueue(
+        conn,
+        WebhookEvent::ImportCompleted,
+        serde_json::to_value(&view).expect("a job view serialises"),
+    )
+    .await?;
+    Ok(())
+}
+
+/// Remembers what a job created or updated, for its AI hand-over. Call it
+/// inside the batch's transaction.
+pub async fn record_touched(
+    conn: &mut AsyncPgConnection,
+    job_id: Uuid,
+    touched: &[(&str, i64)],
+) -> Result<()> {
+    use diesel::sql_types::{Array, BigInt, Text};
+    diesel::sql_query(
+        "INSERT INTO import_touched (job_id, target_type, target_id)
+         SELECT $1, t, i FROM UNNEST($2::text[], $3::int8[]) AS x(t, i)
+         ON CONFLICT DO NOTHING",
+    )
+    .bind::<diesel::sql_types::Uuid, _>(job_id)
+    .bind::<Array<Text>, _>(touched.iter().map(|(t, _)| (*t).to_owned()).collect::<Vec<_>>())
+    .bind::<Array<BigInt>, _>(touched.iter().map(|(_, i)| *i).collect::<Vec<_>>())
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn progress_adds_up_every_count() {
+        let batch = Progress {
+            processed: 5,
+            created: 2,
+            updated: 1,
+            unchanged: 1,
+            errors: 1,
+            normalized: 7,
+        };
+        let mut total = Progress::default();
+        total.add(batch);
+        total.add(batch);
+        assert_eq!(
+            total,
+            Progress {
+                processed: 10,
+                created: 4,
+                updated: 2,
+                unchanged: 2,
+                errors: 2,
+                normalized: 14,
+            }
+        );
+    }
+}
