@@ -1,11 +1,4 @@
-//! Where generated text comes from. One trait, [`Provider`], and two
-//! implementations: [`template::TemplateProvider`] writes deterministic French
-//! text from the entity's own data with no network (the default), and
-//! [`openai::OpenAiProvider`] asks any OpenAI-compatible chat-completions
-//! server (OpenAI, Mistral, vLLM, Ollama, llama.cpp).
-//!
-//! A provider only writes a draft; validating, repairing and storing it is
-//! the worker's job (`foxflow_domain::ai_text::review`), the same for both.
+#![doc = include_str!("../README.md")]
 
 pub mod openai;
 pub mod prompt;

@@ -1,7 +1,4 @@
-//! Configuration from the environment, read once at start-up (docs/spec.md §2).
-//!
-//! Every variable has a default that works on a developer's laptop; a bad
-//! value is an error that names the variable, never a silent fallback.
+#![doc = include_str!("../README.md")]
 
 use secrecy::{ExposeSecret, SecretString};
 use std::collections::HashMap;

@@ -36,16 +36,8 @@ pub enum DlqCommand {
     },
 }
 
-fn topology(config: &Config) -> Topology {
-    Topology::new(
-        &config.namespace,
-        config.import_retry_delay,
-        config.ai_retry_delay,
-    )
-}
-
 pub async fn run(config: &Config, command: DlqCommand) -> anyhow::Result<()> {
-    let t = topology(config);
+    let t = Topology::from_config(config);
     match command {
         DlqCommand::List { queue, limit, json } => {
             let parked = dlq::list(config.amqp_url(), &t, queue, limit).await?;

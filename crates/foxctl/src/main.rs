@@ -1,4 +1,4 @@
-//! `foxctl`: Foxflow's admin CLI (docs/spec.md §13).
+#![doc = include_str!("../README.md")]
 
 use anyhow::Context;
 use clap::{Parser, Subcommand};
@@ -155,8 +155,10 @@ async fn main() -> anyhow::Result<()> {
         }
         Command::Import(_) => unreachable!("handled before the configuration is read"),
         Command::Topology { namespace } => {
-            let ns = namespace.unwrap_or(config.namespace.clone());
-            let t = Topology::new(&ns, config.import_retry_delay, config.ai_retry_delay);
+            let mut t = Topology::from_config(&config);
+            if let Some(ns) = namespace {
+                t.namespace = ns;
+            }
             println!("{}", serde_json::to_string_pretty(&t.definitions())?);
         }
     }

@@ -1,3 +1,5 @@
+//! Connections to the broker: named, with a heartbeat, every exchange bounded in time.
+
 use lapin::uri::AMQPUri;
 use lapin::{Connection, ConnectionProperties};
 use std::time::Duration;

@@ -1,3 +1,5 @@
+//! What can go wrong talking to the broker.
+
 /// Broker failures. All of them are transient from the caller's point of
 /// view except a topology mismatch, which needs an operator.
 #[derive(Debug, thiserror::Error)]

@@ -1,7 +1,4 @@
-//! Everything Foxflow says to RabbitMQ: the topology (docs/spec.md §6), a publisher
-//! that waits for confirms, the outbox relay, and the one consumer loop both
-//! workers share (ack-late, retry through wait queues, park what cannot be
-//! done).
+#![doc = include_str!("../README.md")]
 
 mod broker;
 pub mod consumer;

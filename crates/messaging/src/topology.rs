@@ -5,6 +5,7 @@
 //! identical, which is why `deploy/rabbitmq/definitions.json` is generated
 //! from [`Topology::definitions`] and checked against it.
 
+use foxflow_config::Config;
 use foxflow_domain::messages::QueueKind;
 use lapin::options::{ExchangeDeclareOptions, QueueBindOptions, QueueDeclareOptions};
 use lapin::types::{AMQPValue, FieldTable, LongString, ShortString};
@@ -38,6 +39,19 @@ struct QueueDef {
 }
 
 impl Topology {
+    /// The topology every process declares: its namespace and retry delays
+    /// come from the configuration, so all processes of one deployment
+    /// declare identical arguments.
+    pub fn from_config(config: &Config) -> Self {
+        Topology::new(
+            &config.namespace,
+            config.import_retry_delay,
+            config.ai_retry_delay,
+        )
+    }
+
+    /// With delays of one's own: a test that needs a topology the services
+    /// would refuse, or names only.
     pub fn new(namespace: &str, import_retry_delay: Duration, ai_retry_delay: Duration) -> Self {
         Topology {
             namespace: namespace.to_owned(),
@@ -235,5 +249,22 @@ mod tests {
             .unwrap();
         assert_eq!(retry["arguments"]["x-message-ttl"], 5000);
         assert_eq!(retry["arguments"]["x-dead-letter-exchange"], "fox.jobs");
+    }
+
+    #[test]
+    fn from_config_takes_the_namespace_and_the_retry_delays() {
+        let vars = [
+            ("FOX_NAMESPACE", "ns1"),
+            ("IMPORT_RETRY_DELAY", "7s"),
+            ("AI_RETRY_DELAY", "2m"),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_owned(), v.to_owned()))
+        .collect();
+        let config = Config::from_map(foxflow_config::Process::Cli, &vars).unwrap();
+        let t = Topology::from_config(&config);
+        assert_eq!(t.namespace, "ns1");
+        assert_eq!(t.import_retry_delay, Duration::from_secs(7));
+        assert_eq!(t.ai_retry_delay, Duration::from_secs(120));
     }
 }

@@ -1,20 +1,4 @@
-//! Rate limits that hold across every replica (docs/spec.md §7).
-//!
-//! A [`ClusterLimiter`] is a GCRA — governor's algorithm and burst (a rate of
-//! `n` per period allows `n` at once, then one every `period / n`) — whose
-//! state is one row of `rate_limits` in PostgreSQL, advanced by one atomic
-//! statement on the database's clock. Every replica of every service reads
-//! and writes the same row, so N replicas share one budget instead of having
-//! N budgets (Celery's per-worker `rate_limit` mistake).
-//!
-//! Failure behaviour, in one sentence each:
-//! - database unreachable: queue gates ([`ClusterLimiter::acquire`]) fail
-//!   closed, waiting and retrying with capped, jittered backoff; callers of
-//!   [`ClusterLimiter::check`] get [`Denied::Unavailable`] (the API answers
-//!   503); [`ClusterLimiter::try_acquire`] says "wait a second".
-//! - rate `off`: nothing is counted and nothing fails, but a pause asked
-//!   with [`ClusterLimiter::pause_for`] is still honoured (an upstream 429
-//!   is not a limit we chose to lift).
+#![doc = include_str!("../README.md")]
 
 mod metrics;
 mod store;
@@ -52,16 +36,6 @@ pub enum Denied {
     Wait(Duration),
     /// The shared state could not be read or written.
     Unavailable(StorageError),
-}
-
-impl Denied {
-    /// The wait in whole seconds, rounded up (at least 1), for `Retry-After`.
-    pub fn retry_after_secs(&self) -> Option<u64> {
-        match self {
-            Denied::Wait(w) => Some(ceil_secs(*w)),
-            Denied::Unavailable(_) => None,
-        }
-    }
 }
 
 /// `Retry-After` is whole seconds; rounding down would invite a retry that

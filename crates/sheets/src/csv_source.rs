@@ -6,7 +6,7 @@ use std::io::{self, Cursor, Read};
 
 use encoding_rs::{Decoder, DecoderResult, UTF_8, WINDOWS_1252};
 
-use crate::reader::{RawRow, RawSource};
+use crate::source::{RawRow, RawSource};
 use crate::{Limits, SheetError};
 
 /// How much of the file decides the encoding and the delimiter.

@@ -1,46 +1,11 @@
-//! Turns an uploaded CSV, XLSX or XLS file into a stream of string rows, in bounded memory, without
-//! letting a hostile file crash or balloon the process (docs/spec.md §4, §12).
-//!
-//! ```no_run
-//! use foxflow_sheets::{detect_format, open, Limits};
-//! # fn run(head: &[u8], body: Box<dyn std::io::Read + Send>) -> Result<(), foxflow_sheets::SheetError> {
-//! let format = detect_format(head, "entreprises.xlsx")?;
-//! let mut reader = open(format, body, &Limits::default())?;
-//! println!("columns: {:?}", reader.headers());
-//! while let Some(row) = reader.next_row() {
-//!     let row = row?; // any error is file-level: stop the job
-//!     println!("{}: {:?}", row.line, row.fields);
-//! }
-//! # Ok(()) }
-//! ```
-//!
-//! Decisions worth knowing:
-//! - **Rows.** The header is the first row with a non-blank cell (trimmed, trailing empty cells
-//!   dropped). Rows whose cells are all blank are skipped everywhere and do **not** consume a line
-//!   number: `SheetRow::line` counts returned data rows (1 = first data row), so it adds up with the
-//!   job's row counts. Errors, which are about the file, quote the row as a spreadsheet program
-//!   numbers it (CSV: the physical line where the record starts).
-//! - **CSV encoding.** Decided from the first 64 KiB: a UTF-8 BOM or valid UTF-8 → UTF-8, otherwise
-//!   Windows-1252 (every byte decodes). If a file judged UTF-8 has an invalid byte further on, the
-//!   rows before it are returned and then an `encoding` error naming the byte offset ends the read.
-//!   NUL bytes anywhere mean "not a text file" (`format_mismatch`). UTF-16 is refused.
-//! - **CSV delimiter.** `;`, tab or `,`, whichever occurs most (outside quotes) in the first
-//!   non-blank line; ties go `;` then tab then `,`; none → `,` (single-column file).
-//! - **CSV streams**; XLSX and XLS are read into memory (capped at `max_decompressed_bytes`),
-//!   pre-checked, then parsed by calamine under `catch_unwind`. XLSX cells are streamed from the
-//!   sheet XML on a helper thread through a bounded channel (the thread is joined when the reader
-//!   is dropped, so no parse outlives its reader); XLS sheets are bounded by the
-//!   pre-check (BIFF records are scanned for the sheet extent before calamine allocates for it).
-//! - **Cells → text.** Integral numbers without `.0` or exponent (`73282932000074`), other numbers
-//!   as Excel displays them (15 significant digits, shortest form), booleans `true`/`false`, dates
-//!   ISO 8601 (`2024-03-15`, `2019-07-01T10:30:00`), error cells (`#N/A`) empty, strings verbatim.
-//!   Only the first worksheet is read.
+#![doc = include_str!("../README.md")]
 
 mod cell;
 mod csv_source;
 mod detect;
 mod error;
 mod reader;
+mod source;
 mod xls;
 mod xlsx;
 

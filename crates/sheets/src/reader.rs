@@ -3,20 +3,8 @@
 use std::io::Read;
 
 use crate::csv_source::{self, CsvInfo};
+use crate::source::{RawRow, RawSource};
 use crate::{FileFormat, Limits, SheetError, SheetRow, xls, xlsx};
-
-/// A row as a format source produces it, before the common rules apply.
-pub(crate) struct RawRow {
-    /// 1-based row as a spreadsheet program numbers it (CSV: the line where the record starts).
-    pub(crate) row: u64,
-    /// Cells at their column position (index 0 = column A).
-    pub(crate) cells: Vec<String>,
-}
-
-pub(crate) trait RawSource: Send {
-    /// `None` at the end; after an `Err` the reader stops asking.
-    fn next_raw(&mut self) -> Option<Result<RawRow, SheetError>>;
-}
 
 /// Rows of one uploaded file, header first. Build it with [`open`]; it is `Send`, so it can move
 /// into `spawn_blocking`. Also an `Iterator<Item = Result<SheetRow, SheetError>>`.

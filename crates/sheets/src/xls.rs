@@ -13,7 +13,7 @@ use calamine::{Data, Range, Reader, SheetType, Xls, open_workbook_from_rs};
 
 use crate::cell::data_to_string;
 use crate::detect::OLE2_MAGIC;
-use crate::reader::{RawRow, RawSource};
+use crate::source::{RawRow, RawSource};
 use crate::{Limits, SheetError};
 
 const FORMAT: &str = "xls";

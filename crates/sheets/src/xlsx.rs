@@ -22,7 +22,7 @@ use zip::result::ZipError;
 
 use crate::cell::data_ref_to_string;
 use crate::detect::ZIP_MAGIC;
-use crate::reader::{RawRow, RawSource};
+use crate::source::{RawRow, RawSource};
 use crate::{Limits, SheetError};
 
 const FORMAT: &str = "xlsx";

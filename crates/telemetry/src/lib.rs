@@ -1,11 +1,4 @@
-//! One telemetry init for every Foxflow process (docs/spec.md §10): an env filter
-//! (`RUST_LOG`, default `info`), JSON or human-readable logs, and an
-//! OpenTelemetry layer whose spans are exported over OTLP/HTTP when
-//! `OTEL_EXPORTER_OTLP_ENDPOINT` is set. The W3C `traceparent` helpers in
-//! [`propagation`] carry a trace from an HTTP request through the outbox and
-//! the broker into a worker; [`metrics`] holds the Prometheus families every
-//! process exposes on `/metrics`; [`testing`] keeps finished spans in memory
-//! so tests can assert on traces.
+#![doc = include_str!("../README.md")]
 
 pub mod metrics;
 pub mod propagation;
@@ -50,25 +43,6 @@ pub enum TelemetryError {
     Exporter { endpoint: String, reason: String },
 }
 
-/// Installs the global subscriber, reading `OTEL_EXPORTER_OTLP_ENDPOINT`
-/// from the environment. Safe to call more than once (tests start several
-/// services in one process): later calls do nothing. Prefer [`install`]
-/// with the value from the process's `Config`.
-pub fn init(service: &'static str, json: bool) {
-    let endpoint = std::env::var("OTEL_EXPORTER_OTLP_ENDPOINT")
-        .ok()
-        .filter(|e| !e.trim().is_empty());
-    if let Err(e) = install(Settings {
-        service,
-        json,
-        otlp_endpoint: endpoint.as_deref(),
-    }) {
-        // Logs are more useful than no process at all: go on without export.
-        eprintln!("{e}; traces will not be exported");
-        install_subscriber(json, None);
-    }
-}
-
 /// Installs the global subscriber: filter, logs, OpenTelemetry. Sets the W3C
 /// trace-context propagator (the global default is a no-op). The OpenTelemetry
 /// layer is installed even without an exporter, so that trace ids are made
@@ -81,7 +55,7 @@ pub fn install(settings: Settings<'_>) -> Result<(), TelemetryError> {
         builder = builder.with_batch_exporter(otlp_exporter(endpoint)?);
     }
     let provider = builder.build();
-    if install_subscriber(settings.json, Some(provider.clone())) {
+    if install_subscriber(settings.json, provider.clone()) {
         opentelemetry::global::set_tracer_provider(provider.clone());
         let _ = PROVIDER.set(provider);
         tracing::info!(
@@ -115,7 +89,7 @@ fn otlp_exporter(endpoint: &str) -> Result<opentelemetry_otlp::SpanExporter, Tel
 }
 
 /// Returns whether this call installed the global subscriber.
-fn install_subscriber(json: bool, provider: Option<SdkTracerProvider>) -> bool {
+fn install_subscriber(json: bool, provider: SdkTracerProvider) -> bool {
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(DEFAULT_FILTER));
     let logs = if json {
         tracing_subscriber::fmt::layer()
@@ -129,7 +103,7 @@ fn install_subscriber(json: bool, provider: Option<SdkTracerProvider>) -> bool {
     } else {
         tracing_subscriber::fmt::layer().compact().boxed()
     };
-    let otel = provider.map(|p| tracing_opentelemetry::layer().with_tracer(p.tracer("foxflow")));
+    let otel = tracing_opentelemetry::layer().with_tracer(provider.tracer("foxflow"));
     tracing_subscriber::registry()
         .with(filter)
         .with(logs)
@@ -148,7 +122,7 @@ pub fn shutdown() {
     }
 }
 
-/// For tests: spans are kept in memory ([`testing::finished_spans`]) so a
+/// For tests: spans are kept in memory ([`testing::spans_of_trace`]) so a
 /// test can follow a trace; logs go to the test's captured output only when
 /// `RUST_LOG` is set. Safe to call from every test.
 pub fn init_for_tests() {

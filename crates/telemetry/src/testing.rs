@@ -25,14 +25,6 @@ pub struct FinishedSpan {
     pub attributes: HashMap<String, String>,
 }
 
-/// Every span finished so far in this process, oldest first.
-pub fn finished_spans() -> Vec<FinishedSpan> {
-    SPANS
-        .lock()
-        .map(|s| s.iter().cloned().collect())
-        .unwrap_or_default()
-}
-
 /// The finished spans of one trace.
 pub fn spans_of_trace(trace_id: &str) -> Vec<FinishedSpan> {
     SPANS

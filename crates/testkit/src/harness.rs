@@ -1,3 +1,6 @@
+//! One test's world ([`TestApp`]): a database cloned from the migrated template, a broker
+//! namespace of its own, the services started in-process, and HTTP helpers.
+
 use foxflow_config::{Config, Process};
 use foxflow_messaging::Topology;
 use foxflow_process::Shutdown;
@@ -58,6 +61,8 @@ pub struct TestApp {
     pub admin_token: String,
     pub client: reqwest::Client,
     env: HashMap<String, String>,
+    /// The services' own topology (namespace and retry delays from `env`).
+    topology: Topology,
     shutdown: Shutdown,
     tasks: Vec<JoinHandle<()>>,
 }
@@ -176,6 +181,8 @@ impl TestApp {
         for (k, v) in &options.env {
             env.insert(k.clone(), v.clone());
         }
+        let config = Config::from_map(Process::Cli, &env).expect("test config");
+        let topology = Topology::from_config(&config);
         let shutdown = Shutdown::new();
         let mut tasks = Vec::new();
         let mut api_addr = None;
@@ -221,6 +228,7 @@ impl TestApp {
             admin_token,
             client: reqwest::Client::new(),
             env,
+            topology,
             shutdown,
             tasks,
         }
@@ -357,8 +365,9 @@ impl TestApp {
         &self.env
     }
 
+    /// The topology the services declare.
     pub fn topology(&self) -> Topology {
-        Topology::new(&self.namespace, Duration::from_secs(1), Duration::from_secs(1))
+        self.topology.clone()
     }
 
     /// Stops the services and waits for them.
@@ -374,8 +383,8 @@ impl Drop for TestApp {
     fn drop(&mut self) {
         self.shutdown.trigger();
         let db = self.db_name.clone();
-        let queues = self.topology().all_queues();
-        let exchanges = self.topology().all_exchanges();
+        let queues = self.topology.all_queues();
+        let exchanges = self.topology.all_exchanges();
         // Cleanup needs I/O; Drop cannot await, so it runs on its own thread.
         let cleanup = std::thread::spawn(move || {
             let Ok(rt) = tokio::runtime::Builder::new_current_thread().enable_all().build() else {

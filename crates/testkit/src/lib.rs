@@ -1,6 +1,4 @@
-//! The test harness: real PostgreSQL and RabbitMQ, a fresh database cloned
-//! from a migrated template and a random broker namespace per test, the real
-//! services started in-process on port 0, and helpers that talk HTTP.
+#![doc = include_str!("../README.md")]
 
 pub mod chaos;
 pub mod data;

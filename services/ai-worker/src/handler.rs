@@ -15,7 +15,7 @@ use foxflow_domain::ai_text::{self, Decision, Review};
 use foxflow_domain::messages::Message;
 use foxflow_messaging::{Delivered, Handler, HandlerOutcome};
 use foxflow_ratelimit::ClusterLimiter;
-use foxflow_storage::ai::{self, GenerationRecord, TaskClaim, TaskRow, TaskStatus};
+use foxflow_storage::ai::{self, GenerationRecord, TaskClaim, TaskRow, TaskStatus, Validation};
 use foxflow_storage::{DbPool, StorageError, pool};
 use futures::FutureExt;
 use futures::future::BoxFuture;
@@ -182,7 +182,7 @@ impl Inner {
             tokens_in,
             tokens_out,
             latency_ms: i32::try_from(latency.as_millis()).unwrap_or(i32::MAX),
-            validation,
+            validation: Validation::of(&review),
             notes,
             draft: review.draft().clone(),
             reason,

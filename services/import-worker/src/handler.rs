@@ -100,12 +100,7 @@ impl ImportHandler {
             }
         };
         drop(conn);
-        let Some(import_type) = job.import_type() else {
-            return Ok(HandlerOutcome::Park(format!(
-                "job {job_id} has an unknown import type `{}`",
-                job.import_type
-            )));
-        };
+        let import_type = job.import_type;
         let Some(file_id) = job.file_id else {
             let mut conn = foxflow_storage::pool::conn(&self.pool).await?;
             jobs::finish(

@@ -1,3 +1,5 @@
+//! The `import-worker` binary: configuration, telemetry and signals, then [`import_worker::start`].
+
 use foxflow_config::{Config, LogFormat, Process};
 use foxflow_process::Shutdown;
 
@@ -11,10 +13,7 @@ async fn main() -> anyhow::Result<()> {
     })?;
     let shutdown = Shutdown::new();
     shutdown.on_signals();
-    let running = import_worker::start(config, shutdown).await?;
-    for task in running.tasks {
-        let _ = task.await;
-    }
+    import_worker::start(config, shutdown).await?.wait().await;
     foxflow_telemetry::shutdown();
     Ok(())
 }

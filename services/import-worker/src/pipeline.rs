@@ -3,7 +3,7 @@
 //! while the thread parses the next ones (a bounded pipeline: at most
 //! `QUEUED_BATCHES` parsed batches wait in memory).
 
-use crate::write::{self, Batch, ErrorRow};
+use crate::write::{self, Batch, BatchScope, ErrorRow};
 use foxflow_domain::ImportType;
 use foxflow_domain::records::{ColumnMap, Record, ReferenceData};
 use foxflow_sheets::{Limits, SheetRow, detect_format};
@@ -88,6 +88,13 @@ pub async fn run(ctx: RunContext, metrics: &crate::metrics::Metrics) -> Result<R
     };
     let parser = tokio::task::spawn_blocking(move || parse.run(&tx));
 
+    let scope = BatchScope {
+        job_id: ctx.job_id,
+        worker_id: &ctx.worker_id,
+        lease: ctx.lease,
+        dry_run: ctx.dry_run,
+        generate_ai: ctx.generate_ai,
+    };
     let mut conn = foxflow_storage::pool::conn(&ctx.pool).await?;
     let mut end = RunEnd::Completed;
     let mut parents = ParentCache::default();
@@ -115,7 +122,7 @@ pub async fn run(ctx: RunContext, metrics: &crate::metrics::Metrics) -> Result<R
                     rows.updated = tracing::field::Empty,
                     rows.errors = tracing::field::Empty,
                 );
-                let progress = write::commit_batch(&mut conn, &ctx, &mut parents, batch)
+                let progress = write::commit_batch(&mut conn, scope, &mut parents, batch)
                     .instrument(span.clone())
                     .await?;
                 span.record("rows.created", progress.created);

@@ -2,7 +2,6 @@
 //! job's progress and checkpoint in the same transaction, so a batch is
 //! either wholly done (and never redone) or not done at all.
 
-use crate::pipeline::RunContext;
 use diesel_async::{AsyncConnection, AsyncPgConnection};
 use foxflow_domain::records::{
     CategorieRecord, EntrepriseRecord, Record, RowError, SousCategorieRecord, VilleRecord,
@@ -15,6 +14,23 @@ use foxflow_storage::entities::{
 use foxflow_storage::jobs::{self, NewImportError, Progress};
 use std::collections::HashMap;
 use std::hash::Hash;
+use std::time::Duration;
+use uuid::Uuid;
+
+/// What writing a batch needs to know about its run: whose job it is, under
+/// which lease, and what the upload asked for.
+#[derive(Debug, Clone, Copy)]
+pub struct BatchScope<'a> {
+    pub job_id: Uuid,
+    /// The lease holder; a batch commits only while the lease is ours.
+    pub worker_id: &'a str,
+    /// Renewed with every commit.
+    pub lease: Duration,
+    /// Counted as if written, then rolled back.
+    pub dry_run: bool,
+    /// Records what was touched, for the AI hand-over at the end of the job.
+    pub generate_ai: bool,
+}
 
 /// A row that failed parsing or validation, with the original cells.
 #[derive(Debug)]
@@ -60,7 +76,7 @@ impl From<diesel::result::Error> for TxError {
 /// Commits one batch; returns what it counted.
 pub async fn commit_batch(
     conn: &mut AsyncPgConnection,
-    ctx: &RunContext,
+    scope: BatchScope<'_>,
     parents: &mut ParentCache,
     batch: Batch,
 ) -> Result<Progress, StorageError> {
@@ -74,7 +90,7 @@ pub async fn commit_batch(
     let processed = (records.len() + errors.len()) as i64 + skipped;
     let result = conn
         .transaction::<_, TxError, _>(async |conn| {
-            let merged = if ctx.dry_run {
+            let merged = if scope.dry_run {
                 // Same statements, inside a savepoint that is rolled back.
                 let mut counted = None;
                 let r = conn
@@ -93,7 +109,7 @@ pub async fn commit_batch(
                     (Ok(()), _) => BatchMerge::default(),
                 }
             } else {
-                merge(conn, &records, parents, ctx.generate_ai).await?
+                merge(conn, &records, parents, scope.generate_ai).await?
             };
             errors.extend(merged.late_errors);
             let error_count = errors.len() as i64;
@@ -105,15 +121,15 @@ pub async fn commit_batch(
                 errors: error_count,
                 normalized,
             };
-            if ctx.generate_ai && !merged.touched.is_empty() {
-                jobs::record_touched(conn, ctx.job_id, &merged.touched).await?;
+            if scope.generate_ai && !merged.touched.is_empty() {
+                jobs::record_touched(conn, scope.job_id, &merged.touched).await?;
             }
-            let error_rows = to_error_rows(ctx, &errors);
+            let error_rows = to_error_rows(scope.job_id, &errors);
             jobs::record_progress(
                 conn,
-                ctx.job_id,
-                &ctx.worker_id,
-                ctx.lease,
+                scope.job_id,
+                scope.worker_id,
+                scope.lease,
                 progress,
                 last_line as i64,
                 &error_rows,
@@ -336,11 +352,11 @@ fn entreprise_row(e: &EntrepriseRecord) -> EntrepriseRow {
 }
 
 /// One stored error per problem, each carrying its row's original cells.
-fn to_error_rows(ctx: &RunContext, rows: &[ErrorRow]) -> Vec<NewImportError> {
+fn to_error_rows(job_id: Uuid, rows: &[ErrorRow]) -> Vec<NewImportError> {
     rows.iter()
         .flat_map(|row| {
             row.errors.iter().map(move |e| NewImportError {
-                job_id: ctx.job_id,
+                job_id,
                 row: row.line as i64,
                 column: e.column.clone(),
                 value: e.value.clone(),
