@@ -1,6 +1,9 @@
 //! End-to-end tests of foxflow-sheets: real files from /work/shared/data, fixtures written by
 //! openpyxl / xlwt (tests/fixtures/make_fixtures.py, committed), and hostile files built here.
 //! Every hostile case asserts the exact error code — and none may take the test process down.
+//!
+//! Over 600 lines on purpose: a table of real and hostile files, one short test each, sharing
+//! the file builders at the top.
 
 use std::io::{self, Cursor, Read, Write};
 use std::path::{Path, PathBuf};

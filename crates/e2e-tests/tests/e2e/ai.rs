@@ -2,6 +2,9 @@
 //! RabbitMQ → ai-worker → provider → validator → PostgreSQL. The `openai`
 //! provider talks to a local wiremock server speaking the chat-completions
 //! wire format; entities are seeded directly in the test database.
+//!
+//! Over 600 lines on purpose: the AI path end to end shares one wiremock provider and its
+//! request matchers across every scenario; splitting it would copy them.
 
 use foxflow_domain::ai_text::{Draft, FaqEntry, TextKind, check};
 use foxflow_testkit::data::siren_from;

@@ -1,5 +1,8 @@
 //! The operators' side (issue 10): the events stream, the stats, the OpenAPI
 //! document, and the dashboard driven in a real headless Chromium.
+//!
+//! Over 600 lines on purpose: most of it is the one browser scenario, a single user journey
+//! through the dashboard that reads best in order.
 
 use foxflow_testkit::data::entreprises_csv;
 use foxflow_testkit::{TestApp, TestOptions};

@@ -1,6 +1,10 @@
 //! Operations (docs/spec.md §9–§11, issue 8): one trace from the upload to the last
 //! batch commit, `/metrics` on every service, the retention cleanup, the
 //! placeholder-name repair, and the RabbitMQ definitions against a live broker.
+//!
+//! Over 600 lines on purpose: each section below is one operations scenario with its own
+//! fixtures (traces, the strict metrics parser, cleanup, the NAF repair, RabbitMQ definitions),
+//! sharing the helpers at the top; split it by section when a sixth one arrives.
 
 use foxflow_storage::maintenance::{self, CleanupReport, Retention};
 use foxflow_telemetry::testing::{FinishedSpan, spans_of_trace};
