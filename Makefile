@@ -16,6 +16,7 @@ run: check-services ## migrate, start the API and both workers, print the addres
 	@scripts/run.sh
 
 test: check-services ## the whole test suite: unit, end-to-end against the real PostgreSQL and RabbitMQ, deploy checks
+	python3 scripts/module-cycles.py
 	$(CARGO) build --workspace --bins --locked
 	scripts/install-browser.sh
 	$(CARGO) test --workspace --locked --no-fail-fast
@@ -34,7 +35,8 @@ bench: check-services ## docs/spec.md §14 measurements side by side (release bu
 	scripts/install-bench-tools.sh
 	python3 bench/run.py
 
-lint: ## formatting and clippy, warnings as errors
+lint: ## formatting, clippy (warnings as errors), no module cycle inside a crate
+	python3 scripts/module-cycles.py
 	$(CARGO) fmt --all -- --check
 	$(CARGO) clippy --workspace --all-targets --locked -- -D warnings
 
