@@ -164,8 +164,24 @@ pub async fn run(ctx: RunContext, metrics: &crate::metrics::Metrics) -> Result<R
     }
     // Dropping the receiver stops the parser at its next send.
     drop(rx);
-    let _ = parser.await;
-    Ok(end)
+    Ok(settle(end, parser.await))
+}
+
+/// The run's end once the parsing thread has stopped. A parser that
+/// panicked closed its channel early, which looks like the end of the file:
+/// without this, the rows after the panic would be silently missing from a
+/// job that says `success`. The parser's failure is the job's failure.
+fn settle(end: RunEnd, parser: Result<(), tokio::task::JoinError>) -> RunEnd {
+    match (end, parser) {
+        (RunEnd::Completed, Err(e)) => {
+            tracing::error!(error = %e, "the file reader stopped unexpectedly");
+            RunEnd::FileError {
+                code: "file_unreadable",
+                message: "the file reader stopped unexpectedly while reading this file; rows committed so far are kept".into(),
+            }
+        }
+        (end, _) => end,
+    }
 }
 
 /// Copies the stored chunks into an anonymous temporary file: constant
@@ -299,4 +315,26 @@ fn raw_row(headers: &[String], fields: &[String]) -> serde_json::Value {
         map.insert(key, serde_json::Value::String(value.clone()));
     }
     serde_json::Value::Object(map)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn a_parser_that_panics_fails_the_run_instead_of_ending_it() {
+        let panicked = tokio::task::spawn_blocking(|| panic!("a reader bug")).await;
+        match settle(RunEnd::Completed, panicked) {
+            RunEnd::FileError { code, .. } => assert_eq!(code, "file_unreadable"),
+            other => panic!("a parser panic ended the run as {other:?}"),
+        }
+        let finished = tokio::task::spawn_blocking(|| ()).await;
+        assert!(matches!(settle(RunEnd::Completed, finished), RunEnd::Completed));
+        // An end already decided (shutdown, a file error) stays as it is.
+        let panicked = tokio::task::spawn_blocking(|| panic!("a reader bug")).await;
+        assert!(matches!(
+            settle(RunEnd::Interrupted, panicked),
+            RunEnd::Interrupted
+        ));
+    }
 }
