@@ -2,7 +2,8 @@
 
 use foxflow_config::Config;
 use foxflow_domain::messages::{Message, QueueKind};
-use foxflow_messaging::{Topology, dlq};
+use foxflow_messaging::Topology;
+use foxflow_messaging::dlq::{self, Decision};
 use foxflow_storage::{StorageError, jobs};
 
 #[derive(clap::Subcommand)]
@@ -63,27 +64,33 @@ pub async fn run(config: &Config, command: DlqCommand) -> anyhow::Result<()> {
                 async move {
                     let Ok(Message::ImportRequested { job_id, .. }) = Message::from_json(p.body.as_bytes())
                     else {
-                        return Some(p.body.into_bytes());
+                        return Decision::Republish(p.body.into_bytes());
                     };
                     let mut conn = match foxflow_storage::pool::conn(&pool).await {
                         Ok(c) => c,
                         Err(e) => {
                             eprintln!("job {job_id}: database unavailable ({e}); message republished as is");
-                            return Some(p.body.into_bytes());
+                            return Decision::Republish(p.body.into_bytes());
                         }
                     };
                     match jobs::retry(&mut conn, job_id, None).await {
-                        Ok(_) => eprintln!("job {job_id}: queued again"),
-                        Err(StorageError::Conflict(why)) => eprintln!("job {job_id}: not replayed: {why}"),
+                        Ok(_) => {
+                            eprintln!("job {job_id}: queued again");
+                            Decision::Handled
+                        }
+                        Err(StorageError::Conflict(why)) => {
+                            eprintln!("job {job_id}: not replayed: {why}; the message stays parked");
+                            Decision::Keep
+                        }
                         Err(StorageError::NotFound) => {
-                            eprintln!("job {job_id}: no such job; message dropped")
+                            eprintln!("job {job_id}: no such job; message dropped");
+                            Decision::Handled
                         }
                         Err(e) => {
                             eprintln!("job {job_id}: {e}; message republished as is");
-                            return Some(p.body.into_bytes());
+                            Decision::Republish(p.body.into_bytes())
                         }
                     }
-                    None
                 }
             })
             .await?;

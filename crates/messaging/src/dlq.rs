@@ -3,7 +3,8 @@
 
 use crate::{Envelope, MessagingError, Publisher, Topology, broker, headers};
 use foxflow_domain::messages::QueueKind;
-use lapin::options::{BasicAckOptions, BasicGetOptions, QueuePurgeOptions};
+use lapin::options::{BasicAckOptions, BasicGetOptions, QueueDeclareOptions, QueuePurgeOptions};
+use lapin::types::FieldTable;
 use lapin::types::ShortString;
 use uuid::Uuid;
 
@@ -57,10 +58,24 @@ pub async fn list(
     Ok(out)
 }
 
-/// Takes up to `limit` parked messages one by one; `decide` returns the
-/// envelope to publish instead (or `None` to drop it after the decision was
-/// recorded elsewhere). Each is acknowledged only after its replacement is
-/// confirmed. Returns how many were handled.
+/// What `drain` does with one parked message.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Decision {
+    /// Publish this body to the work queue (a fresh first attempt).
+    Republish(Vec<u8>),
+    /// Done with elsewhere (the job was reset and queued again through the
+    /// outbox, or it names nothing): drop the parked copy.
+    Handled,
+    /// Not replayed: it stays parked, with its headers and reason.
+    Keep,
+}
+
+/// Takes up to `limit` parked messages one by one, at most the ones parked
+/// when it started, and does what `decide` says. Each is acknowledged only
+/// after whatever replaces it is confirmed; a kept message is parked again
+/// as a copy (at the end of the queue) before its original is acknowledged,
+/// so a replay never removes a message it did not replay. Returns how many
+/// were taken out of the parking queue (replayed or handled).
 pub async fn drain<F, Fut>(
     url: &str,
     topology: &Topology,
@@ -70,31 +85,66 @@ pub async fn drain<F, Fut>(
 ) -> Result<usize, MessagingError>
 where
     F: FnMut(Parked) -> Fut,
-    Fut: std::future::Future<Output = Option<Vec<u8>>>,
+    Fut: std::future::Future<Output = Decision>,
 {
     let publisher = Publisher::new(url, "foxctl-dlq", topology.clone());
     let conn = broker::connect(url, "foxctl-dlq").await?;
     let ch = conn.create_channel().await?;
     let name = ShortString::from(topology.dead_queue(queue));
-    let mut n = 0;
-    while n < limit {
+    // Kept messages go back to the end of the queue: counting what was there
+    // at the start keeps the loop from meeting them again.
+    let parked_now = ch
+        .queue_declare(
+            name.clone(),
+            QueueDeclareOptions {
+                passive: true,
+                ..Default::default()
+            },
+            FieldTable::default(),
+        )
+        .await?
+        .message_count() as usize;
+    let mut taken = 0;
+    for _ in 0..limit.min(parked_now) {
         let Some(m) = ch
             .basic_get(name.clone(), BasicGetOptions { no_ack: false })
             .await?
         else {
             break;
         };
-        if let Some(body) = decide(parked(&m)).await {
-            let env = Envelope::new(topology.jobs_exchange(), queue.as_str(), Uuid::now_v7(), body)
-                .with_i64_header(headers::ATTEMPT, 0);
-            publisher.publish(&env).await?;
+        match decide(parked(&m)).await {
+            Decision::Republish(body) => {
+                let env = Envelope::new(topology.jobs_exchange(), queue.as_str(), Uuid::now_v7(), body)
+                    .with_i64_header(headers::ATTEMPT, 0);
+                publisher.publish(&env).await?;
+                taken += 1;
+            }
+            Decision::Handled => taken += 1,
+            Decision::Keep => {
+                let message_id = m
+                    .delivery
+                    .properties
+                    .message_id()
+                    .as_ref()
+                    .and_then(|id| Uuid::parse_str(id.as_str()).ok())
+                    .unwrap_or_else(Uuid::now_v7);
+                let mut env = Envelope::new(
+                    topology.dead_exchange(),
+                    queue.as_str(),
+                    message_id,
+                    m.delivery.data.clone(),
+                );
+                if let Some(h) = m.delivery.properties.headers() {
+                    env.headers = h.clone();
+                }
+                publisher.publish(&env).await?;
+            }
         }
         m.delivery.acker.ack(BasicAckOptions::default()).await?;
-        n += 1;
     }
     let _ = ch.close(200, ShortString::from("done")).await;
     let _ = conn.close(200, ShortString::from("done")).await;
-    Ok(n)
+    Ok(taken)
 }
 
 /// Drops every parked message of a queue; returns how many.

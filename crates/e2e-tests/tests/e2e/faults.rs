@@ -408,3 +408,50 @@ async fn a_pipelined_publish_counts_the_confirmed_prefix() {
         .unwrap();
     assert_eq!(queue.message_count(), 54);
 }
+
+/// `foxctl dlq replay` must never remove a message it did not replay: a
+/// parked message whose job cannot be retried (here: already `success`)
+/// stays parked, with its reason; one whose job can be retried is replayed
+/// and leaves the queue.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dlq_replay_keeps_what_it_does_not_replay() {
+    use foxflow_domain::messages::{Message, QueueKind};
+    let app = TestApp::spawn().await;
+    let done = app
+        .submit("ok.csv", entreprises_csv(3, 7).into_bytes(), "entreprises")
+        .await;
+    assert_eq!(app.wait_final(&done, WAIT).await["status"], "success");
+    let topology = app.topology();
+    let publisher = foxflow_messaging::Publisher::new(&app.env()["AMQP_URL"], "test", topology.clone());
+    let job_id = uuid::Uuid::parse_str(&done).unwrap();
+    let parked = foxflow_messaging::Envelope::new(
+        topology.dead_exchange(),
+        "imports",
+        uuid::Uuid::new_v4(),
+        Message::import_requested(job_id).to_json(),
+    )
+    .with_str_header(foxflow_messaging::headers::REASON, "parked by the test");
+    publisher.publish(&parked).await.unwrap();
+
+    let out = tokio::process::Command::new(foxflow_testkit::chaos::binary("foxctl"))
+        .args(["dlq", "replay", "--queue", "imports"])
+        .env_clear()
+        .envs(app.env())
+        .output()
+        .await
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    assert!(stderr.contains("not replayed"), "{stderr}");
+    let still = foxflow_messaging::dlq::list(&app.env()["AMQP_URL"], &topology, QueueKind::Imports, 10)
+        .await
+        .unwrap();
+    assert_eq!(
+        still.len(),
+        1,
+        "the message it did not replay is still parked: {still:?}"
+    );
+    assert_eq!(still[0].reason.as_deref(), Some("parked by the test"));
+    let job = app.get_json(&format!("/api/v1/imports/{done}")).await.1;
+    assert_eq!(job["status"], "success", "{job}");
+}
