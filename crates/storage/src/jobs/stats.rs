@@ -21,6 +21,23 @@ pub struct JobStats {
     pub average_success_rate: Option<f64>,
 }
 
+impl JobStats {
+    /// Every status and type as a key at zero, so a client never meets a missing one.
+    fn zeroed() -> JobStats {
+        JobStats {
+            by_status: JobStatus::ALL
+                .iter()
+                .map(|s| (s.as_str().to_owned(), 0))
+                .collect(),
+            by_type: ImportType::ALL
+                .iter()
+                .map(|t| (t.as_str().to_owned(), 0))
+                .collect(),
+            ..JobStats::default()
+        }
+    }
+}
+
 #[derive(Debug, Clone, Copy, Default, Serialize)]
 pub struct RowTotals {
     pub total: i64,
@@ -80,17 +97,7 @@ pub async fn stats(conn: &mut AsyncPgConnection, owner: Option<Uuid>) -> Result<
     .bind::<diesel::sql_types::Nullable<diesel::sql_types::Uuid>, _>(owner)
     .load(conn)
     .await?;
-    let mut stats = JobStats {
-        by_status: JobStatus::ALL
-            .iter()
-            .map(|s| (s.as_str().to_owned(), 0))
-            .collect(),
-        by_type: ImportType::ALL
-            .iter()
-            .map(|t| (t.as_str().to_owned(), 0))
-            .collect(),
-        ..JobStats::default()
-    };
+    let mut stats = JobStats::zeroed();
     let (mut rate_sum, mut rated) = (0.0, 0i64);
     for g in groups {
         stats.total += g.jobs;
@@ -131,18 +138,7 @@ mod tests {
 
     #[test]
     fn every_status_and_type_is_a_key_even_at_zero() {
-        let json = serde_json::to_value(JobStats {
-            by_status: JobStatus::ALL
-                .iter()
-                .map(|s| (s.as_str().to_owned(), 0))
-                .collect(),
-            by_type: ImportType::ALL
-                .iter()
-                .map(|t| (t.as_str().to_owned(), 0))
-                .collect(),
-            ..JobStats::default()
-        })
-        .unwrap();
+        let json = serde_json::to_value(JobStats::zeroed()).unwrap();
         assert_eq!(json["by_status"].as_object().unwrap().len(), JobStatus::ALL.len());
         assert_eq!(json["by_type"]["sous_categories"], 0);
         assert!(json["average_success_rate"].is_null());
