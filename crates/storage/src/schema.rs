@@ -108,6 +108,8 @@ diesel::table! {
         started_at -> Nullable<Timestamptz>,
         completed_at -> Nullable<Timestamptz>,
         updated_at -> Timestamptz,
+        lost_workers -> Int4,
+        run_ms -> Int8,
     }
 }
 
@@ -135,6 +137,7 @@ diesel::table! {
         sent_at -> Nullable<Timestamptz>,
         attempts -> Int4,
         last_error -> Nullable<Text>,
+        failed_at -> Nullable<Timestamptz>,
     }
 }
 
@@ -173,6 +176,9 @@ diesel::table! {
         started_at -> Nullable<Timestamptz>,
         completed_at -> Nullable<Timestamptz>,
         reason -> Nullable<Text>,
+        lease_owner -> Nullable<Text>,
+        lease_expires_at -> Nullable<Timestamptz>,
+        lost_workers -> Int4,
     }
 }
 

@@ -61,6 +61,10 @@ pub struct ImportJob {
     pub created_at: DateTime<Utc>,
     pub started_at: Option<DateTime<Utc>>,
     pub completed_at: Option<DateTime<Utc>>,
+    /// Workers that died holding the job (expired leases taken over).
+    pub lost_workers: i32,
+    /// Running time summed over attempts, at the last checkpoint.
+    pub run_ms: i64,
 }
 
 /// What the API knows when a file has been stored.

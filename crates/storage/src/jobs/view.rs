@@ -175,6 +175,8 @@ mod tests {
             created_at: at(0),
             started_at: Some(at(1)),
             completed_at: Some(at(2)),
+            lost_workers: 0,
+            run_ms: 0,
         }
     }
 
