@@ -35,6 +35,10 @@ pub enum HandlerOutcome {
     /// Not started or checkpointed for shutdown: give it back to the queue
     /// as it is, without counting an attempt.
     Requeue,
+    /// Someone else is running it right now (a duplicate delivery): come
+    /// back after the retry delay, without counting an attempt, so the copy
+    /// holds no prefetch slot while the other run lasts.
+    Defer,
 }
 
 /// One parsed message with what the loop knows about it.
@@ -334,6 +338,12 @@ async fn process_delivery(
         HandlerOutcome::Requeue => {
             count(&settings, "requeued");
             hand_back(&settings, &publisher, &delivery, attempt).await;
+        }
+        HandlerOutcome::Defer => {
+            let env = republish(&delivery, settings.topology.retry_exchange(), &settings, attempt);
+            if forward(&publisher, &delivery, &env, "deferred copy").await {
+                count(&settings, "deferred");
+            }
         }
         HandlerOutcome::Park(reason) => {
             if park(&settings, &publisher, &delivery, attempt, &reason).await {

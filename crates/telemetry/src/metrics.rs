@@ -63,7 +63,7 @@ static FAMILIES: LazyLock<Families> = LazyLock::new(|| {
     let messages = valid(IntCounterVec::new(
         Opts::new(
             "foxflow_messages_total",
-            "Deliveries settled by the consumer loop, by queue and outcome (acked, retried, parked, requeued)",
+            "Deliveries settled by the consumer loop, by queue and outcome (acked, retried, parked, requeued, deferred)",
         ),
         &["queue", "outcome"],
     ));

@@ -76,6 +76,7 @@ impl Inner {
             HandlerOutcome::Retry(_) => Some("retried"),
             HandlerOutcome::Park(_) => Some("parked"),
             HandlerOutcome::Requeue => Some("requeued"),
+            HandlerOutcome::Defer => Some("deferred"),
         };
         if let Some(label) = label {
             self.metrics.job(label);
