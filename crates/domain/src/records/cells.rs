@@ -39,10 +39,17 @@ impl<'a> RowParser<'a> {
         self.raw(field).is_none_or(|r| clean_text(r).value.is_empty())
     }
 
+    /// Records the cell's error: the first one only, so a row has at most
+    /// one error per known field, whatever the cell holds, and the value is
+    /// kept at most [`ERROR_VALUE_CHARS`] long (docs/security.md).
     pub(super) fn error(&mut self, field: Field, e: ValueError) {
-        let value = self.raw(field).filter(|r| !r.is_empty()).map(str::to_owned);
+        let column = self.header(field);
+        if self.errors.iter().any(|known| known.column == column) {
+            return;
+        }
+        let value = self.raw(field).filter(|r| !r.is_empty()).map(shorten);
         self.errors.push(RowError {
-            column: self.header(field),
+            column,
             value,
             code: e.code,
             message: e.message,
@@ -50,7 +57,7 @@ impl<'a> RowParser<'a> {
     }
 
     fn warn(&mut self, field: Field, code: &'static str, message: String) {
-        let value = self.raw(field).map(str::to_owned);
+        let value = self.raw(field).map(shorten);
         self.warnings.push(RowError {
             column: self.header(field),
             value,
@@ -335,6 +342,10 @@ impl<'a> RowParser<'a> {
         let cleaned = clean_text(raw).value.into_owned();
         let mut codes_found: Vec<NafCode> = Vec::new();
         let mut altered = cleaned != raw;
+        // One error for the cell, however many codes it refuses: a cell of
+        // 16,000 bad tokens is one error row, not 16,000 copies of itself.
+        let mut first_refusal: Option<ValueError> = None;
+        let mut refused = 0usize;
         for part in cleaned
             .split([',', ';', '|'])
             .map(str::trim)
@@ -346,25 +357,44 @@ impl<'a> RowParser<'a> {
                 part.split_whitespace().collect()
             };
             for token in tokens {
-                match NafCode::parse(token) {
-                    Ok(code) if ctx.naf_libelle(&code).is_none() => {
-                        self.error(Field::NafCodes, unknown_naf(&code))
-                    }
+                let refusal = match NafCode::parse(token) {
+                    Ok(code) if ctx.naf_libelle(&code).is_none() => unknown_naf(&code),
                     Ok(code) => {
                         altered |= code.as_str() != token || codes_found.contains(&code);
                         if !codes_found.contains(&code) {
                             codes_found.push(code);
                         }
+                        continue;
                     }
-                    Err(e) => self.error(
-                        Field::NafCodes,
-                        ValueError::new(e.code, format!("`{token}`: {}", e.message)),
-                    ),
-                }
+                    Err(e) => ValueError::new(e.code, format!("`{}`: {}", shorten(token), e.message)),
+                };
+                refused += 1;
+                first_refusal.get_or_insert(refusal);
             }
+        }
+        if let Some(mut e) = first_refusal {
+            if refused > 1 {
+                e.message = format!("{} (and {} more refused in this cell)", e.message, refused - 1);
+            }
+            self.error(Field::NafCodes, e);
         }
         self.normalized += u32::from(altered && !codes_found.is_empty());
         codes_found
+    }
+}
+
+/// The longest cell value an error or a warning keeps, in characters; a
+/// longer one is cut there and marked with how long it was.
+pub const ERROR_VALUE_CHARS: usize = 200;
+
+fn shorten(value: &str) -> String {
+    match value.char_indices().nth(ERROR_VALUE_CHARS) {
+        None => value.to_owned(),
+        Some((cut, _)) => format!(
+            "{}… ({} characters in all)",
+            &value[..cut],
+            value.chars().count()
+        ),
     }
 }
 

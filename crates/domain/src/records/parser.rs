@@ -450,14 +450,29 @@ mod tests {
             &["Plombier", "Bâtiment", "43.22A, 99.99Z, 4322", &"m".repeat(161)],
         )
         .unwrap_err();
+        // One error per cell: the first refusal, saying how many more.
         assert_eq!(
             error_codes(&errors),
             [
                 (Some("meta_description"), codes::TOO_LONG),
                 (Some("codes naf"), codes::UNKNOWN_NAF),
-                (Some("codes naf"), codes::INVALID_NAF),
             ]
         );
-        assert!(errors[2].message.starts_with("`4322`: "));
+        assert!(errors[1].message.starts_with("NAF code 99.99Z is not"));
+        assert!(errors[1].message.ends_with("(and 1 more refused in this cell)"));
+    }
+
+    /// The issue 16 bomb: one cell of 16,383 bad tokens is one error whose
+    /// value is cut to a stated size, not 16,383 copies of the cell.
+    #[test]
+    fn a_cell_of_thousands_of_bad_codes_is_one_short_error() {
+        let m = map(ImportType::SousCategories, &["nom", "categorie", "naf_codes"]);
+        let bomb = vec!["a"; 16_383].join(" ");
+        let errors = parse(&m, &["Plombier", "Bâtiment", &bomb]).unwrap_err();
+        assert_eq!(errors.len(), 1);
+        assert!(errors[0].message.ends_with("(and 16382 more refused in this cell)"), "{}", errors[0].message);
+        let value = errors[0].value.as_deref().unwrap();
+        assert!(value.chars().count() < 260, "{value}");
+        assert!(value.ends_with("(32765 characters in all)"), "{value}");
     }
 }
