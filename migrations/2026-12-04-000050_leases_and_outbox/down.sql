@@ -1,3 +1,4 @@
+DROP INDEX outbox_failed_idx;
 DROP INDEX outbox_sent_at_idx;
 DROP INDEX outbox_unsent_idx;
 CREATE INDEX outbox_unsent_idx ON outbox (id) WHERE sent_at IS NULL;

@@ -20,3 +20,5 @@ ALTER TABLE outbox ADD COLUMN failed_at timestamptz;
 DROP INDEX outbox_unsent_idx;
 CREATE INDEX outbox_unsent_idx ON outbox (id) WHERE sent_at IS NULL AND failed_at IS NULL;
 CREATE INDEX outbox_sent_at_idx ON outbox (sent_at) WHERE sent_at IS NOT NULL;
+-- The set-aside count, sampled every 15 s by each relay.
+CREATE INDEX outbox_failed_idx ON outbox (id) WHERE failed_at IS NOT NULL;

@@ -10,6 +10,7 @@ mod dlq;
 mod import;
 mod maintenance;
 mod naf;
+mod outbox;
 
 #[derive(Parser)]
 #[command(name = "foxctl", version, about = "Foxflow administration")]
@@ -31,6 +32,11 @@ enum Command {
     Dlq {
         #[command(subcommand)]
         command: dlq::DlqCommand,
+    },
+    /// Outbox rows the relay set aside (the broker refused them).
+    Outbox {
+        #[command(subcommand)]
+        command: outbox::OutboxCommand,
     },
     /// NAF reference data.
     Naf {
@@ -134,6 +140,7 @@ async fn main() -> anyhow::Result<()> {
             }
         }
         Command::Dlq { command } => dlq::run(&config, command).await?,
+        Command::Outbox { command } => outbox::run(&config, command).await?,
         Command::Naf {
             command: NafCommand::Load { file },
         } => {

@@ -44,6 +44,7 @@ pub async fn cleanup(config: &Config, dry_run: bool) -> anyhow::Result<()> {
         "webhook deliveries {verb}deleted {:>8}",
         r.webhook_deliveries_deleted
     );
+    println!("sent outbox rows {verb}deleted {:>9}", r.outbox_rows_deleted);
     Ok(())
 }
 

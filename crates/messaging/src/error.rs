@@ -1,7 +1,9 @@
 //! What can go wrong talking to the broker.
 
 /// Broker failures. All of them are transient from the caller's point of
-/// view except a topology mismatch, which needs an operator.
+/// view except a topology mismatch, which needs an operator, and
+/// [`MessagingError::Unroutable`]: the broker works, the message has no queue
+/// to go to until someone binds one.
 #[derive(Debug, thiserror::Error)]
 pub enum MessagingError {
     #[error("broker unavailable: {0}")]

@@ -1,6 +1,7 @@
 //! Maintenance (docs/spec.md §9): the retention cleanup and the repair of placeholder
 //! sous-catégorie names. Both are a handful of set-based statements in one
-//! transaction, whatever the number of rows.
+//! transaction, whatever the number of rows; the cleanup then deletes sent
+//! outbox rows in batches of their own (there can be hundreds of thousands).
 //!
 //! Cleanup runs on every import-worker replica's schedule and from
 //! `foxctl cleanup`; `pg_try_advisory_xact_lock` lets exactly one run at a
@@ -18,6 +19,13 @@ use std::time::Duration;
 /// The advisory lock key of the cleanup ("foxclean"). Advisory locks are per
 /// database, so test databases never contend.
 pub const CLEANUP_LOCK: i64 = 0x666f_7863_6c65_616e;
+
+/// How long every cleanup keeps outbox rows after they were sent. A sent row
+/// is only history (its `traceparent` leads to a fresh job's trace): the
+/// relay never reads it again, and an AI batch writes up to 200,000 of them.
+/// An hour covers looking into what just happened; it is a constant, not a
+/// [`Retention`] setting, because nothing depends on a longer one.
+pub const SENT_OUTBOX_RETENTION: chrono::TimeDelta = chrono::TimeDelta::hours(1);
 
 /// How long cleanup keeps things (`IMPORT_LOG_RETENTION`, `IMPORT_FILE_RETENTION`).
 #[derive(Debug, Clone, Copy)]
@@ -46,6 +54,9 @@ pub struct CleanupReport {
     pub orphan_bytes_deleted: i64,
     /// Settled webhook deliveries (delivered or failed) past the log retention.
     pub webhook_deliveries_deleted: i64,
+    /// Outbox rows sent more than [`SENT_OUTBOX_RETENTION`] ago. Unsent and
+    /// set-aside rows are never deleted.
+    pub outbox_rows_deleted: i64,
 }
 
 #[derive(diesel::QueryableByName)]
@@ -98,6 +109,26 @@ WHERE f.purged_at IS NULL
 /// Deletes what the retention allows; see the module documentation for how
 /// replicas share it. With `dry_run`, counts without changing anything.
 pub async fn cleanup(
+    conn: &mut AsyncPgConnection,
+    retention: Retention,
+    dry_run: bool,
+) -> Result<CleanupReport> {
+    let mut report = cleanup_in_one_transaction(conn, retention, dry_run).await?;
+    if report.ran {
+        // After the transaction, batch by batch: deleting 200,000 rows in it
+        // would hold their locks until the end. The advisory lock is gone by
+        // then; a cleanup that starts meanwhile skips the rows this one holds.
+        let cutoff = chrono::Utc::now() - SENT_OUTBOX_RETENTION;
+        report.outbox_rows_deleted = if dry_run {
+            crate::outbox::count_sent_before(conn, cutoff).await?
+        } else {
+            crate::outbox::delete_sent_before(conn, cutoff).await?
+        };
+    }
+    Ok(report)
+}
+
+async fn cleanup_in_one_transaction(
     conn: &mut AsyncPgConnection,
     retention: Retention,
     dry_run: bool,

@@ -140,6 +140,7 @@ async fn run_once(pool: &DbPool, retention: Retention, shutdown: &mut watch::Rec
                     files_purged = r.files_purged,
                     bytes_purged = r.bytes_purged,
                     orphan_files_deleted = r.orphan_files_deleted,
+                    outbox_rows_deleted = r.outbox_rows_deleted,
                     "scheduled cleanup done"
                 );
                 return;

@@ -8,6 +8,7 @@ mod formats;
 mod foundation;
 mod hostile;
 mod ops;
+mod outbox;
 mod rate_limits;
 mod secrets;
 mod uploads;

@@ -529,6 +529,8 @@ async fn cleanup_removes_what_retention_allows_once_and_keeps_the_rest() {
         orphan_files_deleted: 2,
         orphan_bytes_deleted: 0, // checked below
         webhook_deliveries_deleted: 0,
+        // Sent just now: kept for the hour after sending.
+        outbox_rows_deleted: 0,
     };
 
     // A dry run counts and changes nothing.
