@@ -42,7 +42,7 @@ KNOWN_ENV = {
     "LOG_FORMAT", "RUST_LOG", "FOX_API_URL", "FOX_TOKEN",
     # Beyond docs/spec.md §2 (docs/configuration.md): tuning knobs the services also read.
     "OPENAI_CONNECT_TIMEOUT", "OPENAI_TIMEOUT", "UPLOAD_THROTTLE_EXEMPT_ADMINS", "IMPORT_BATCH_ROWS",
-    "WORKER_PREFETCH", "DB_POOL_SIZE",
+    "WORKER_PREFETCH", "DB_POOL_SIZE", "IMPORT_LEASE",
     "WEBHOOK_MAX_ATTEMPTS", "WEBHOOK_RETRY_BASE", "WEBHOOK_TIMEOUT",
 }
 SECRET_ENV = {"DATABASE_URL", "AMQP_URL", "OPENAI_API_KEY"}
@@ -126,9 +126,11 @@ def expected_topology(ns: str = "fox", vhost: str = "/") -> dict:
                           "x-dead-letter-exchange": f"{ns}.jobs",
                           "x-dead-letter-routing-key": kind}),
             queue(dead, {"x-queue-type": "quorum"}),
+            # The dead-letter recorder's copy (docs/reliability.md, "The final-state rule").
+            queue(f"{dead}.recorder", {"x-queue-type": "quorum"}),
         ]
         bindings += [binding(f"{ns}.jobs", work, kind), binding(f"{ns}.retry", retry, kind),
-                     binding(f"{ns}.dead", dead, kind)]
+                     binding(f"{ns}.dead", dead, kind), binding(f"{ns}.dead", f"{dead}.recorder", kind)]
     return {"exchanges": [exchange(f"{ns}.{e}") for e in ("jobs", "retry", "dead")],
             "queues": queues, "bindings": bindings}
 

@@ -113,6 +113,10 @@ pub struct Config {
     pub ai_retry_delay: Duration,
     pub import_soft_time_limit: Duration,
     pub import_time_limit: Duration,
+    /// `IMPORT_LEASE` (default 15 s): how long a worker's claim on a job
+    /// lasts without a heartbeat (one every third of it). A worker that dies
+    /// holding a job is replaced this long after its last beat.
+    pub import_lease: Duration,
     pub ai_provider: AiProviderKind,
     pub openai_base_url: Option<String>,
     pub openai_api_key: Option<SecretString>,
@@ -235,6 +239,7 @@ impl Config {
             ai_retry_delay: env.duration("AI_RETRY_DELAY", "60s")?,
             import_soft_time_limit: env.duration("IMPORT_SOFT_TIME_LIMIT", "30m")?,
             import_time_limit: env.duration("IMPORT_TIME_LIMIT", "2000s")?,
+            import_lease: env.duration("IMPORT_LEASE", "15s")?,
             ai_provider,
             openai_base_url: env.get("OPENAI_BASE_URL").map(str::to_owned),
             openai_api_key: env.get("OPENAI_API_KEY").map(|k| k.to_owned().into()),
@@ -276,6 +281,12 @@ impl Config {
             return Err(ConfigError {
                 var: "OPENAI_TIMEOUT/OPENAI_CONNECT_TIMEOUT",
                 reason: "must be more than 0s".into(),
+            });
+        }
+        if config.import_lease < Duration::from_secs(1) {
+            return Err(ConfigError {
+                var: "IMPORT_LEASE",
+                reason: "must be at least 1s: a shorter lease is lost between two heartbeats".into(),
             });
         }
         if config.import_batch_rows == 0 || config.prefetch == 0 {

@@ -3,10 +3,11 @@
 //! Retry policy, in one sentence: a handler's transient failure (or panic)
 //! goes to the queue's wait queue with its attempt number incremented and
 //! comes back after the retry delay, at most `max_retries` times, after which
-//! the message is parked in the dead queue with the reason and the handler is
-//! told so it can mark its job `error`; a message that cannot be parsed, or
-//! names nothing, is parked at once. Every republish is confirmed before the
-//! original is acknowledged, so no message is ever dropped.
+//! the message is parked in the dead queue with the reason (and the
+//! dead-letter recorder ends its job `error` with it); a message that cannot
+//! be parsed, or names nothing, is parked at once. Every republish is
+//! confirmed before the original is acknowledged, so no message is ever
+//! dropped.
 
 use crate::{Backoff, Envelope, Publisher, Topology, broker, headers};
 use foxflow_domain::messages::{Message, QueueKind};
@@ -65,9 +66,6 @@ pub trait Handler: Send + Sync + 'static {
         delivered: Delivered,
         shutdown: watch::Receiver<bool>,
     ) -> BoxFuture<'static, HandlerOutcome>;
-
-    /// Called once a message is parked, so the job it names can say why.
-    fn parked(&self, message: Message, reason: String) -> BoxFuture<'static, ()>;
 }
 
 #[derive(Clone)]
@@ -320,7 +318,7 @@ async fn process_delivery(
         }
     }
     let delivered = Delivered {
-        message: message.clone(),
+        message,
         attempt,
         redelivered: delivery.redelivered,
         traceparent,
@@ -345,10 +343,10 @@ async fn process_delivery(
                 count(&settings, "deferred");
             }
         }
+        // The job a parked message names is failed by the dead-letter
+        // recorder, which reads a copy of everything parked (dead_letters).
         HandlerOutcome::Park(reason) => {
-            if park(&settings, &publisher, &delivery, attempt, &reason).await {
-                handler.parked(message, reason).await;
-            }
+            park(&settings, &publisher, &delivery, attempt, &reason).await;
         }
         HandlerOutcome::Retry(reason) if attempt < i64::from(settings.max_retries) => {
             tracing::warn!(%reason, attempt = attempt + 1, max = settings.max_retries, "transient failure; retrying after the delay");
@@ -365,9 +363,7 @@ async fn process_delivery(
         }
         HandlerOutcome::Retry(reason) => {
             let reason = format!("gave up after {} retries: {reason}", settings.max_retries);
-            if park(&settings, &publisher, &delivery, attempt, &reason).await {
-                handler.parked(message, reason).await;
-            }
+            park(&settings, &publisher, &delivery, attempt, &reason).await;
         }
     }
 }

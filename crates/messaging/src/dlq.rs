@@ -32,30 +32,80 @@ fn parked(d: &lapin::message::BasicGetMessage) -> Parked {
     }
 }
 
-/// Reads up to `limit` parked messages and leaves them all in place (they
-/// are returned to the queue when the channel closes unacknowledged).
+/// Shows up to `limit` parked messages without spending a delivery attempt
+/// of theirs: each is read, parked again as a fresh copy at the back of the
+/// parking queue (confirmed), then acknowledged. Reading and returning
+/// (`basic.get` then a requeue) would count as a delivery on RabbitMQ 4.0+
+/// quorum queues, where twenty of them drop the message. A second listing
+/// shows the next ones; after a whole turn, the first again.
 pub async fn list(
     url: &str,
     topology: &Topology,
     queue: QueueKind,
     limit: usize,
 ) -> Result<Vec<Parked>, MessagingError> {
+    let publisher = Publisher::new(url, "foxctl-dlq", topology.clone());
     let conn = broker::connect(url, "foxctl-dlq").await?;
     let ch = conn.create_channel().await?;
     let name = ShortString::from(topology.dead_queue(queue));
     let mut out = Vec::new();
-    while out.len() < limit {
-        match ch
+    for _ in 0..limit.min(parked_count(&ch, &name).await?) {
+        let Some(m) = ch
             .basic_get(name.clone(), BasicGetOptions { no_ack: false })
             .await?
-        {
-            Some(m) => out.push(parked(&m)),
-            None => break,
-        }
+        else {
+            break;
+        };
+        park_again(&publisher, topology, queue, &m).await?;
+        m.delivery.acker.ack(BasicAckOptions::default()).await?;
+        out.push(parked(&m));
     }
     let _ = ch.close(200, ShortString::from("listed")).await;
     let _ = conn.close(200, ShortString::from("listed")).await;
     Ok(out)
+}
+
+/// How many messages the parking queue holds now.
+async fn parked_count(ch: &lapin::Channel, name: &ShortString) -> Result<usize, MessagingError> {
+    Ok(ch
+        .queue_declare(
+            name.clone(),
+            QueueDeclareOptions {
+                passive: true,
+                ..Default::default()
+            },
+            FieldTable::default(),
+        )
+        .await?
+        .message_count() as usize)
+}
+
+/// Publishes a copy of a parked message, headers and reason included, to the
+/// back of its parking queue only: through the default exchange, so the
+/// dead-letter recorder does not see it a second time.
+async fn park_again(
+    publisher: &Publisher,
+    topology: &Topology,
+    queue: QueueKind,
+    m: &lapin::message::BasicGetMessage,
+) -> Result<(), MessagingError> {
+    let message_id = m
+        .delivery
+        .properties
+        .message_id()
+        .as_ref()
+        .and_then(|id| Uuid::parse_str(id.as_str()).ok())
+        .unwrap_or_else(Uuid::now_v7);
+    let mut env = Envelope::new(
+        String::new(),
+        &topology.dead_queue(queue),
+        message_id,
+        m.delivery.data.clone(),
+    );
+    if let Some(h) = m.delivery.properties.headers() {
+        env.headers = h.clone();
+    }
+    publisher.publish(&env).await
 }
 
 /// What `drain` does with one parked message.
@@ -93,17 +143,7 @@ where
     let name = ShortString::from(topology.dead_queue(queue));
     // Kept messages go back to the end of the queue: counting what was there
     // at the start keeps the loop from meeting them again.
-    let parked_now = ch
-        .queue_declare(
-            name.clone(),
-            QueueDeclareOptions {
-                passive: true,
-                ..Default::default()
-            },
-            FieldTable::default(),
-        )
-        .await?
-        .message_count() as usize;
+    let parked_now = parked_count(&ch, &name).await?;
     let mut taken = 0;
     for _ in 0..limit.min(parked_now) {
         let Some(m) = ch
@@ -120,25 +160,7 @@ where
                 taken += 1;
             }
             Decision::Handled => taken += 1,
-            Decision::Keep => {
-                let message_id = m
-                    .delivery
-                    .properties
-                    .message_id()
-                    .as_ref()
-                    .and_then(|id| Uuid::parse_str(id.as_str()).ok())
-                    .unwrap_or_else(Uuid::now_v7);
-                let mut env = Envelope::new(
-                    topology.dead_exchange(),
-                    queue.as_str(),
-                    message_id,
-                    m.delivery.data.clone(),
-                );
-                if let Some(h) = m.delivery.properties.headers() {
-                    env.headers = h.clone();
-                }
-                publisher.publish(&env).await?;
-            }
+            Decision::Keep => park_again(&publisher, topology, queue, &m).await?,
         }
         m.delivery.acker.ack(BasicAckOptions::default()).await?;
     }

@@ -2,6 +2,7 @@
 
 mod broker;
 pub mod consumer;
+pub mod dead_letters;
 pub mod depth;
 pub mod dlq;
 mod error;

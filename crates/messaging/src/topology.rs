@@ -87,6 +87,13 @@ impl Topology {
         format!("{}.{}.dead", self.namespace, q.as_str())
     }
 
+    /// A second copy of every parked message, consumed by the dead-letter
+    /// recorder (`dead_letters`) so the job it names ends; the parking
+    /// queue's copy stays for operators.
+    pub fn recorder_queue(&self, q: QueueKind) -> String {
+        format!("{}.{}.dead.recorder", self.namespace, q.as_str())
+    }
+
     fn retry_delay(&self, q: QueueKind) -> Duration {
         match q {
             QueueKind::Imports => self.import_retry_delay,
@@ -126,6 +133,12 @@ impl Topology {
             });
             out.push(QueueDef {
                 name: self.dead_queue(q),
+                args: vec![("x-queue-type", Arg::Str("quorum".into()))],
+                exchange: self.dead_exchange(),
+                routing_key: key,
+            });
+            out.push(QueueDef {
+                name: self.recorder_queue(q),
                 args: vec![("x-queue-type", Arg::Str("quorum".into()))],
                 exchange: self.dead_exchange(),
                 routing_key: key,
@@ -240,6 +253,7 @@ mod tests {
         assert_eq!(t.work_queue(QueueKind::Imports), "fox.imports");
         assert_eq!(t.retry_queue(QueueKind::AiGeneration), "fox.ai_generation.retry");
         assert_eq!(t.dead_queue(QueueKind::Imports), "fox.imports.dead");
+        assert_eq!(t.recorder_queue(QueueKind::Imports), "fox.imports.dead.recorder");
         let defs = t.definitions();
         let retry = defs["queues"]
             .as_array()

@@ -32,6 +32,29 @@ impl StorageError {
     }
 }
 
+impl StorageError {
+    /// What an operator reads in a job's `last_error`: what happened, in
+    /// words, without the database's own text (schema, constraint and column
+    /// names), which goes to the logs instead (docs/security.md).
+    pub fn operator_message(&self) -> String {
+        match self {
+            StorageError::Pool(_) | StorageError::Connection(_) => {
+                "the database could not be reached".into()
+            }
+            StorageError::Query(_) if self.is_transient() => {
+                "the database connection was lost or the database asked to try again".into()
+            }
+            StorageError::Query(_) => {
+                "the database refused to store this batch; the worker's log has the detail".into()
+            }
+            StorageError::NotFound => "not found".into(),
+            // Foxflow's own words already.
+            StorageError::Conflict(m) => m.clone(),
+            StorageError::Migration(_) => "the database schema is not the expected one".into(),
+        }
+    }
+}
+
 fn is_transient_diesel(e: &DieselError) -> bool {
     match e {
         DieselError::DatabaseError(kind, info) => match kind {

@@ -8,6 +8,12 @@
 //! message without counting an attempt; a refused request (4xx), an
 //! unparseable answer or a text that fails validation after its one repair
 //! ends the task `failed` at once, with the reason stored.
+//!
+//! A task runs at most once at a time: each delivery claims it under a lease
+//! of its own (see `foxflow_storage::ai::claim_task`). A copy that finds the
+//! lease held by a live claim, in this process or another, is deferred: back
+//! to the wait queue at once, without counting an attempt, so it neither
+//! calls the provider nor keeps a prefetch slot while the other run lasts.
 
 use crate::metrics::Metrics;
 use foxflow_ai::{Generation, Provider, ProviderError};
@@ -27,6 +33,43 @@ use uuid::Uuid;
 /// A 429 without `Retry-After` pauses the budget this long.
 pub const DEFAULT_RATE_LIMIT_PAUSE: Duration = Duration::from_secs(30);
 
+/// What a claim's lease must cover besides the provider call: reading the
+/// facts before it, and after it a pool checkout (5 s at most) and the
+/// transaction that stores the text — milliseconds each when the database is
+/// well. A store slower than this may see a copy take the task over and call
+/// the provider again; the store's final-status check still keeps one text.
+const LEASE_MARGIN: Duration = Duration::from_secs(30);
+
+/// How the handler claims tasks.
+#[derive(Debug, Clone)]
+pub struct Claims {
+    /// The process's id (`Worker::id`); each delivery's lease token starts with it.
+    pub worker_id: String,
+    /// The longest a provider call may take (`OPENAI_TIMEOUT`), enforced here
+    /// whatever the provider, so a lease can be sized to outlast any call.
+    pub call_limit: Duration,
+    /// Workers that may die holding a task before it is failed `worker_lost`
+    /// (`AI_MAX_RETRIES`: a death is a failed attempt too).
+    pub max_lost_workers: u32,
+}
+
+impl Claims {
+    /// Long enough for a whole run, so a live holder never needs to renew
+    /// it: one provider call at most (`call_limit`) and the margin. A
+    /// shorter lease renewed during the call would free a dead worker's task
+    /// sooner, for a write per renewal; as it is, a task waits at most this
+    /// long (plus the retry delay) after its worker died.
+    fn lease(&self) -> Duration {
+        self.call_limit + LEASE_MARGIN
+    }
+
+    /// A token per delivery: two deliveries of one task in this process are
+    /// two claims, and the second must not find the first one's lease its own.
+    fn token(&self) -> String {
+        format!("{}#{}", self.worker_id, Uuid::new_v4().simple())
+    }
+}
+
 #[derive(Clone)]
 pub struct AiHandler {
     inner: Arc<Inner>,
@@ -39,6 +82,7 @@ struct Inner {
     /// without one (a 429 is then an ordinary transient failure).
     limiter: Option<ClusterLimiter>,
     metrics: Metrics,
+    claims: Claims,
 }
 
 impl AiHandler {
@@ -47,6 +91,7 @@ impl AiHandler {
         provider: Arc<dyn Provider>,
         limiter: Option<ClusterLimiter>,
         metrics: Metrics,
+        claims: Claims,
     ) -> Self {
         AiHandler {
             inner: Arc::new(Inner {
@@ -54,6 +99,7 @@ impl AiHandler {
                 provider,
                 limiter,
                 metrics,
+                claims,
             }),
         }
     }
@@ -62,13 +108,17 @@ impl AiHandler {
 impl Inner {
     async fn run(&self, task_id: Uuid, shutdown: watch::Receiver<bool>) -> HandlerOutcome {
         let started = Instant::now();
-        let outcome = match self.try_run(task_id, shutdown).await {
+        let token = self.claims.token();
+        let outcome = match self.try_run(task_id, &token, shutdown).await {
             Ok(o) => o,
             // Transient or not, a database failure is retried (and parked,
             // with the task failed, once the retries are spent).
             Err(e) => {
-                self.release(task_id, &e.to_string()).await;
-                HandlerOutcome::Retry(e.to_string())
+                // The detail stays in the log; the task says what happened.
+                tracing::warn!(%task_id, error = %e, "AI task attempt failed");
+                let words = e.operator_message();
+                self.release(task_id, &token, &words).await;
+                HandlerOutcome::Retry(words)
             }
         };
         let label = match &outcome {
@@ -85,28 +135,41 @@ impl Inner {
         outcome
     }
 
+    /// Runs the task under the claim `token`.
     async fn try_run(
         &self,
         task_id: Uuid,
+        token: &str,
         shutdown: watch::Receiver<bool>,
     ) -> Result<HandlerOutcome, StorageError> {
         let mut conn = pool::conn(&self.pool).await?;
-        let task = match ai::claim_task(&mut conn, task_id).await? {
+        let claims = &self.claims;
+        let claim = ai::claim_task(&mut conn, task_id, token, claims.lease(), claims.max_lost_workers);
+        let task = match claim.await? {
             TaskClaim::Claimed(task) => task,
             TaskClaim::Final(status) => {
                 tracing::info!(%task_id, %status, "task already final; acknowledging");
                 return Ok(HandlerOutcome::Done);
             }
+            TaskClaim::Leased { until } => {
+                tracing::info!(%task_id, lease_until = %until, "task being generated by another delivery; deferring this copy");
+                return Ok(HandlerOutcome::Defer);
+            }
+            TaskClaim::WorkerLost { lost } => {
+                tracing::warn!(%task_id, lost_workers = lost, "workers kept dying on this task; failed as worker_lost");
+                self.metrics.job("failed");
+                return Ok(HandlerOutcome::Done);
+            }
             TaskClaim::NotFound => return Ok(HandlerOutcome::Park(format!("no AI task with id {task_id}"))),
             TaskClaim::Invalid(reason) => {
-                ai::finish_task(&mut conn, task_id, TaskStatus::Failed, &reason).await?;
+                ai::finish_claimed_task(&mut conn, task_id, token, TaskStatus::Failed, &reason).await?;
                 self.metrics.job("failed");
                 return Ok(HandlerOutcome::Done);
             }
         };
         let Some(subject) = ai::load_subject(&mut conn, task.target, task.target_id, task.kind).await? else {
             let reason = format!("{} {} no longer exists", task.target, task.target_id);
-            ai::finish_task(&mut conn, task_id, TaskStatus::Failed, &reason).await?;
+            ai::finish_claimed_task(&mut conn, task_id, token, TaskStatus::Failed, &reason).await?;
             self.metrics.job("failed");
             return Ok(HandlerOutcome::Done);
         };
@@ -122,7 +185,7 @@ impl Inner {
                     "present, valid and generated {}",
                     subject.generated_at.map(|d| d.to_rfc3339()).unwrap_or_default()
                 );
-                ai::finish_task(&mut conn, task_id, TaskStatus::Skipped, &reason).await?;
+                ai::finish_claimed_task(&mut conn, task_id, token, TaskStatus::Skipped, &reason).await?;
                 self.metrics.job("skipped");
                 return Ok(HandlerOutcome::Done);
             }
@@ -131,25 +194,32 @@ impl Inner {
         // No connection is held while the provider thinks.
         drop(conn);
         if *shutdown.borrow() {
-            self.release(task_id, "handed back at shutdown").await;
+            self.release(task_id, token, "handed back at shutdown").await;
             return Ok(HandlerOutcome::Requeue);
         }
         let provider = self.provider.name();
         let called = Instant::now();
-        let result = self.provider.generate(task.kind, &subject.facts).await;
+        // Bounded whatever the provider: the lease is sized on this limit.
+        let call = self.provider.generate(task.kind, &subject.facts);
+        let result = tokio::time::timeout(claims.call_limit, call)
+            .await
+            .unwrap_or(Err(ProviderError::Timeout));
         let latency = called.elapsed();
         self.metrics
             .provider_latency
             .with_label_values(&[provider])
             .observe(latency.as_secs_f64());
         match result {
-            Ok(generation) => self.store(task, generation, latency, because.to_string()).await,
+            Ok(generation) => {
+                self.store(task, token, generation, latency, because.to_string())
+                    .await
+            }
             Err(e) => {
                 self.metrics
                     .provider_errors
                     .with_label_values(&[provider, e.label()])
                     .inc();
-                self.provider_failed(task, e).await
+                self.provider_failed(task, token, e).await
             }
         }
     }
@@ -157,6 +227,7 @@ impl Inner {
     async fn store(
         &self,
         task: TaskRow,
+        token: &str,
         generation: Generation,
         latency: Duration,
         reason: String,
@@ -202,7 +273,7 @@ impl Inner {
             Ok(false) => Ok(HandlerOutcome::Done),
             Err(StorageError::NotFound) => {
                 let reason = format!("{target} {target_id} was deleted during generation");
-                ai::finish_task(&mut conn, task_id, TaskStatus::Failed, &reason).await?;
+                ai::finish_claimed_task(&mut conn, task_id, token, TaskStatus::Failed, &reason).await?;
                 self.metrics.job("failed");
                 Ok(HandlerOutcome::Done)
             }
@@ -210,7 +281,12 @@ impl Inner {
         }
     }
 
-    async fn provider_failed(&self, task: TaskRow, e: ProviderError) -> Result<HandlerOutcome, StorageError> {
+    async fn provider_failed(
+        &self,
+        task: TaskRow,
+        token: &str,
+        e: ProviderError,
+    ) -> Result<HandlerOutcome, StorageError> {
         let reason = e.to_string();
         match e {
             ProviderError::RateLimited { retry_after } if self.limiter.is_some() => {
@@ -219,34 +295,35 @@ impl Inner {
                 if let Some(limiter) = &self.limiter {
                     limiter.pause_for(pause).await;
                 }
-                self.release(task.id, &reason).await;
+                self.release(task.id, token, &reason).await;
                 // Not a failure: back to the queue, behind the paused budget.
                 Ok(HandlerOutcome::Requeue)
             }
             e if e.is_transient() => {
                 tracing::warn!(task_id = %task.id, attempt = task.attempts, error = %reason, "provider failed; will retry");
-                self.release(task.id, &reason).await;
+                self.release(task.id, token, &reason).await;
                 Ok(HandlerOutcome::Retry(reason))
             }
             _ => {
                 tracing::warn!(task_id = %task.id, error = %reason, "provider answer unusable; task failed");
                 let mut conn = pool::conn(&self.pool).await?;
-                ai::finish_task(&mut conn, task.id, TaskStatus::Failed, &reason).await?;
+                ai::finish_claimed_task(&mut conn, task.id, token, TaskStatus::Failed, &reason).await?;
                 self.metrics.job("failed");
                 Ok(HandlerOutcome::Done)
             }
         }
     }
 
-    /// Best effort: the task shows `pending` again, with why.
-    async fn release(&self, task_id: Uuid, error: &str) {
+    /// Best effort: the task shows `pending` again, with why, if the claim
+    /// `token` still holds it.
+    async fn release(&self, task_id: Uuid, token: &str, error: &str) {
         let result = async {
             let mut conn = pool::conn(&self.pool).await?;
-            ai::release_task(&mut conn, task_id, Some(error)).await
+            ai::release_task(&mut conn, task_id, token, Some(error)).await
         }
         .await;
         if let Err(e) = result {
-            tracing::warn!(%task_id, error = %e, "cannot hand the task back; it stays `processing` until redelivered");
+            tracing::warn!(%task_id, error = %e, "cannot hand the task back; it stays `processing` until its lease runs out");
         }
     }
 }
@@ -264,27 +341,6 @@ impl Handler for AiHandler {
                 other => HandlerOutcome::Park(format!(
                     "unexpected message on the ai_generation queue: {other:?}"
                 )),
-            }
-        }
-        .boxed()
-    }
-
-    /// Retries exhausted (or the message named nothing): the task says why.
-    fn parked(&self, message: Message, reason: String) -> BoxFuture<'static, ()> {
-        let inner = self.inner.clone();
-        async move {
-            let Message::AiGenerationRequested { task_id, .. } = message else {
-                return;
-            };
-            let result = async {
-                let mut conn = pool::conn(&inner.pool).await?;
-                ai::finish_task(&mut conn, task_id, TaskStatus::Failed, &reason).await
-            }
-            .await;
-            match result {
-                Ok(true) => inner.metrics.job("failed"),
-                Ok(false) => {}
-                Err(e) => tracing::error!(%task_id, error = %e, "cannot mark the parked task as failed"),
             }
         }
         .boxed()

@@ -24,11 +24,17 @@ pub async fn start(config: Config, shutdown: Shutdown) -> anyhow::Result<Running
     let m = metrics.clone();
     worker.serve_probes(move || m.render()).await?;
     tracing::info!(provider = provider.name(), rate = %config.ai_rate_limit, "ai-worker starting");
+    let claims = handler::Claims {
+        worker_id: worker.id.clone(),
+        call_limit: config.openai_timeout,
+        max_lost_workers: config.ai_max_retries,
+    };
     let handler = Arc::new(handler::AiHandler::new(
         worker.pool.clone(),
         provider,
         Some(limiter.clone()),
         metrics,
+        claims,
     ));
     let gate: Arc<dyn StartGate> = Arc::new(limiter);
     Ok(worker.consume(

@@ -41,6 +41,7 @@ pub async fn start(config: Config, shutdown: Shutdown) -> anyhow::Result<Running
         publisher: publisher.clone(),
         relay_wake: relay_wake.clone(),
         shutdown: shutdown.clone(),
+        event_streams: Default::default(),
     };
 
     let depth_task = tokio::spawn(foxflow_messaging::run_depth_sampler(
@@ -51,9 +52,18 @@ pub async fn start(config: Config, shutdown: Shutdown) -> anyhow::Result<Running
         shutdown.subscribe(),
     ));
     let relay_task = tokio::spawn(relay::run_outbox_relay(
-        pool,
+        pool.clone(),
         publisher,
         relay_wake,
+        shutdown.subscribe(),
+    ));
+    // The API is the process that is always running (workers may scale to
+    // zero), so it ends the jobs whose messages were parked.
+    let recorder_task = tokio::spawn(foxflow_messaging::dead_letters::run_dead_letter_recorder(
+        config.amqp_url().to_owned(),
+        topology.clone(),
+        "api-gateway".to_owned(),
+        Arc::new(foxflow_process::dead_letters::RecordInDatabase(pool)),
         shutdown.subscribe(),
     ));
 
@@ -95,7 +105,7 @@ pub async fn start(config: Config, shutdown: Shutdown) -> anyhow::Result<Running
     tracing::info!(%addr, "api-gateway listening");
     Ok(Running {
         addr,
-        tasks: vec![relay_task, depth_task, server_task, stopper],
+        tasks: vec![relay_task, recorder_task, depth_task, server_task, stopper],
     })
 }
 

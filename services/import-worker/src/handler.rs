@@ -18,10 +18,6 @@ use tokio::sync::watch;
 use tracing::Instrument;
 use uuid::Uuid;
 
-/// A lease outlives a few batch commits; a dead worker's job is taken over
-/// this long after its last commit.
-const LEASE: Duration = Duration::from_secs(15);
-
 #[derive(Clone)]
 pub struct ImportHandler {
     pool: DbPool,
@@ -50,7 +46,10 @@ impl ImportHandler {
     }
 
     async fn run(&self, job_id: Uuid, shutdown: watch::Receiver<bool>) -> HandlerOutcome {
-        match self.try_run(job_id, shutdown).await {
+        // Unique to this delivery: two copies of one job's message in this
+        // process are two claimants, and only one gets the lease.
+        let lease_token = format!("{}#{}", self.worker_id, &Uuid::new_v4().simple().to_string()[..8]);
+        match self.try_run(job_id, &lease_token, shutdown).await {
             Ok(outcome) => outcome,
             // Our lease was taken over: the job is someone else's now.
             Err(StorageError::Conflict(m)) => {
@@ -62,9 +61,11 @@ impl ImportHandler {
                 // claim the job at once; a dead connection cannot release it,
                 // and then the lease expires by itself.
                 if let Ok(mut conn) = foxflow_storage::pool::conn(&self.pool).await {
-                    let _ = jobs::release(&mut conn, job_id, &self.worker_id).await;
+                    let _ = jobs::release(&mut conn, job_id, &lease_token).await;
                 }
-                HandlerOutcome::Retry(e.to_string())
+                // The detail stays in the log; the job says what happened.
+                tracing::warn!(%job_id, error = %e, "import attempt failed");
+                HandlerOutcome::Retry(e.operator_message())
             }
         }
     }
@@ -72,53 +73,51 @@ impl ImportHandler {
     async fn try_run(
         &self,
         job_id: Uuid,
+        lease_token: &str,
         shutdown: watch::Receiver<bool>,
     ) -> Result<HandlerOutcome, StorageError> {
         let started = Instant::now();
+        let lease = self.config.import_lease;
         let mut conn = foxflow_storage::pool::conn(&self.pool).await?;
-        let job = loop {
-            match jobs::claim(&mut conn, job_id, &self.worker_id, LEASE).await? {
-                Claim::Claimed(job) => break job,
-                Claim::Final(job) => {
-                    tracing::info!(%job_id, status = %job.status, "job already final; acknowledging");
-                    return Ok(HandlerOutcome::Done);
-                }
-                Claim::NotFound => {
-                    return Ok(HandlerOutcome::Park(format!("no import job with id {job_id}")));
-                }
-                Claim::Leased { until } => {
-                    // Another worker holds it (or died holding it): wait for
-                    // the lease to end, then try again.
-                    let wait = (until - chrono::Utc::now()).to_std().unwrap_or_default()
-                        + Duration::from_millis(100);
-                    if *shutdown.borrow() {
-                        return Ok(HandlerOutcome::Requeue);
-                    }
-                    tracing::info!(%job_id, wait_ms = wait.as_millis() as u64, "job leased by another worker; waiting");
-                    tokio::time::sleep(wait.min(LEASE * 2)).await;
-                }
+        // Worker deaths count against the same budget as failed attempts.
+        let max_lost = i32::try_from(self.config.import_max_retries).unwrap_or(i32::MAX);
+        let job = match jobs::claim(&mut conn, job_id, lease_token, lease, max_lost).await? {
+            Claim::Claimed(job) => job,
+            Claim::Final(job) => {
+                tracing::info!(%job_id, status = %job.status, "job already final; acknowledging");
+                return Ok(HandlerOutcome::Done);
+            }
+            Claim::NotFound => {
+                return Ok(HandlerOutcome::Park(format!("no import job with id {job_id}")));
+            }
+            Claim::Leased { until } => {
+                // A duplicate: another live claim runs it. This copy comes
+                // back after the retry delay, by when the job has ended (then
+                // it is acknowledged) or its holder has died (then its lease
+                // expires and this copy takes over).
+                tracing::info!(%job_id, %until, "job run by another claim; deferring this copy");
+                return Ok(HandlerOutcome::Defer);
             }
         };
         drop(conn);
+        let _heartbeat = Heartbeat::start(self.pool.clone(), job_id, lease_token.to_owned(), lease);
         let import_type = job.import_type;
         let Some(file_id) = job.file_id else {
             let mut conn = foxflow_storage::pool::conn(&self.pool).await?;
             jobs::finish(
                 &mut conn,
                 job_id,
-                &self.worker_id,
+                lease_token,
                 Some(("file_purged", "the uploaded file is no longer stored")),
             )
             .await?;
             return Ok(HandlerOutcome::Done);
         };
         let reference = self.reference_data().await?;
-        // The soft limit counts from the job's first start, across retries.
-        let elapsed = job
-            .started_at
-            .map(|s| (chrono::Utc::now() - s).to_std().unwrap_or_default())
-            .unwrap_or_default();
-        let soft_left = self.config.import_soft_time_limit.saturating_sub(elapsed);
+        // The soft limit counts running time across attempts (the
+        // heartbeat sums it), not time spent waiting in a queue.
+        let ran = Duration::from_millis(job.run_ms.max(0) as u64);
+        let soft_left = self.config.import_soft_time_limit.saturating_sub(ran);
         let ctx = RunContext {
             pool: self.pool.clone(),
             job_id,
@@ -128,8 +127,8 @@ impl ImportHandler {
             dry_run: job.dry_run,
             generate_ai: job.generate_ai,
             checkpoint_row: job.checkpoint_row.max(0) as u64,
-            worker_id: self.worker_id.clone(),
-            lease: LEASE,
+            worker_id: lease_token.to_owned(),
+            lease,
             batch_rows: self.config.import_batch_rows,
             limits: Limits {
                 max_rows: Some(self.config.max_import_rows),
@@ -154,13 +153,13 @@ impl ImportHandler {
         let mut conn = foxflow_storage::pool::conn(&self.pool).await?;
         let outcome = match end {
             RunEnd::Interrupted => {
-                jobs::release(&mut conn, job_id, &self.worker_id).await?;
+                jobs::release(&mut conn, job_id, lease_token).await?;
                 tracing::info!(%job_id, "shutdown: checkpoint committed, job handed back");
                 return Ok(HandlerOutcome::Requeue);
             }
-            RunEnd::Completed => jobs::finish(&mut conn, job_id, &self.worker_id, None).await?,
+            RunEnd::Completed => jobs::finish(&mut conn, job_id, lease_token, None).await?,
             RunEnd::FileError { code, message } => {
-                jobs::finish(&mut conn, job_id, &self.worker_id, Some((code, &message))).await?
+                jobs::finish(&mut conn, job_id, lease_token, Some((code, &message))).await?
             }
         };
         if outcome.generate_ai {
@@ -195,6 +194,41 @@ impl ImportHandler {
             .filter_map(|(code, label)| NafCode::parse(&code).ok().map(|c| (c, label)))
             .collect();
         Ok(Arc::new(map))
+    }
+}
+
+/// Keeps a claim's lease alive while its job runs, whatever the job is
+/// doing (a long first pass, a slow batch), so a lease only expires when the
+/// worker holding it is gone; and sums the job's running time. Stops when
+/// dropped, or when the claim is lost.
+struct Heartbeat(tokio::task::JoinHandle<()>);
+
+impl Heartbeat {
+    fn start(pool: foxflow_storage::DbPool, job_id: Uuid, lease_token: String, lease: Duration) -> Heartbeat {
+        Heartbeat(tokio::spawn(async move {
+            let mut last = Instant::now();
+            loop {
+                tokio::time::sleep(lease / 3).await;
+                let ran = last.elapsed();
+                last = Instant::now();
+                let renewed = match foxflow_storage::pool::conn(&pool).await {
+                    Ok(mut conn) => jobs::renew_lease(&mut conn, job_id, &lease_token, lease, ran).await,
+                    Err(e) => Err(e),
+                };
+                match renewed {
+                    Ok(true) => {}
+                    Ok(false) => return,
+                    // The next beat tries again; the batch commit renews too.
+                    Err(e) => tracing::warn!(%job_id, error = %e, "cannot renew the job's lease"),
+                }
+            }
+        }))
+    }
+}
+
+impl Drop for Heartbeat {
+    fn drop(&mut self) {
+        self.0.abort();
     }
 }
 
@@ -234,21 +268,5 @@ impl Handler for ImportHandler {
         }
         .boxed()
     }
-
-    fn parked(&self, message: Message, reason: String) -> BoxFuture<'static, ()> {
-        let pool = self.pool.clone();
-        async move {
-            if let Message::ImportRequested { job_id, .. } = message {
-                match foxflow_storage::pool::conn(&pool).await {
-                    Ok(mut conn) => {
-                        if let Err(e) = jobs::fail(&mut conn, job_id, &reason).await {
-                            tracing::error!(%job_id, error = %e, "cannot mark the parked job as failed");
-                        }
-                    }
-                    Err(e) => tracing::error!(%job_id, error = %e, "cannot mark the parked job as failed"),
-                }
-            }
-        }
-        .boxed()
-    }
 }
+

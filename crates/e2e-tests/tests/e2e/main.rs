@@ -1,9 +1,11 @@
 //! End-to-end: uploads over HTTP, through RabbitMQ, into PostgreSQL.
 
 mod ai;
+mod ai_duplicates;
 mod cli;
 mod dashboard;
 mod faults;
+mod final_state;
 mod formats;
 mod foundation;
 mod hostile;

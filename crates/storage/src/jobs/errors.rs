@@ -58,3 +58,59 @@ pub async fn errors_page(
         .await?;
     Ok((items, total))
 }
+
+/// Where a page of [`errors_after`] ended: the next page starts after it.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ErrorCursor {
+    row: i64,
+    id: i64,
+}
+
+/// Up to `limit` error rows after `cursor`, in row order: a keyset page, so
+/// reading all of a job's errors costs the same per page whatever their
+/// number (the report streams them page by page).
+pub async fn errors_after(
+    conn: &mut AsyncPgConnection,
+    job_id: Uuid,
+    cursor: Option<ErrorCursor>,
+    limit: i64,
+) -> Result<(Vec<ImportErrorRow>, Option<ErrorCursor>)> {
+    let mut q = import_errors::table
+        .filter(import_errors::job_id.eq(job_id))
+        .into_boxed();
+    if let Some(c) = cursor {
+        q = q.filter(
+            import_errors::row
+                .gt(c.row)
+                .or(import_errors::row.eq(c.row).and(import_errors::id.gt(c.id))),
+        );
+    }
+    let rows: Vec<(i64, ImportErrorRow)> = q
+        .order((import_errors::row.asc(), import_errors::id.asc()))
+        .limit(limit)
+        .select((import_errors::id, ImportErrorRow::as_select()))
+        .load(conn)
+        .await?;
+    let next = rows.last().map(|(id, e)| ErrorCursor { row: e.row, id: *id });
+    Ok((rows.into_iter().map(|(_, e)| e).collect(), next))
+}
+
+/// The original columns the error rows carry (`raw`'s keys), in the order
+/// they first appear: the report's column headers, read without loading the
+/// rows.
+pub async fn error_columns(conn: &mut AsyncPgConnection, job_id: Uuid) -> Result<Vec<String>> {
+    #[derive(QueryableByName)]
+    struct Key {
+        #[diesel(sql_type = diesel::sql_types::Text)]
+        k: String,
+    }
+    let keys: Vec<Key> = diesel::sql_query(
+        "SELECT t.k FROM import_errors e, json_object_keys(e.raw) WITH ORDINALITY AS t(k, n)
+          WHERE e.job_id = $1 AND json_typeof(e.raw) = 'object'
+          GROUP BY t.k ORDER BY min(e.row), min(t.n), t.k",
+    )
+    .bind::<diesel::sql_types::Uuid, _>(job_id)
+    .load(conn)
+    .await?;
+    Ok(keys.into_iter().map(|k| k.k).collect())
+}

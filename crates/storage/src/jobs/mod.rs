@@ -13,9 +13,10 @@ mod run;
 mod stats;
 mod view;
 
-pub use errors::{ImportErrorRow, NewImportError, errors_page};
+pub use errors::{ErrorCursor, ImportErrorRow, NewImportError, error_columns, errors_after, errors_page};
 pub use run::{
-    Claim, Progress, claim, fail, finish, record_progress, record_touched, release, set_file_facts,
+    Claim, Progress, claim, fail, finish, record_progress, record_touched, release, renew_lease,
+    set_file_facts,
 };
 pub use stats::{JobStats, RowTotals, stats};
 pub use view::{JobView, PREVIEW_ERRORS};
@@ -171,9 +172,12 @@ pub async fn list_jobs(conn: &mut AsyncPgConnection, filter: &JobFilter) -> Resu
     Ok((items, total))
 }
 
-/// Puts a failed or partial job back to `pending` from the start (counts,
-/// checkpoint and error rows cleared) and queues its message, in one
-/// transaction. `Conflict` from any other status.
+/// Puts a job that is not running back to `pending` from the start (counts,
+/// checkpoint, error rows and lost workers cleared) and queues its message,
+/// in one transaction. "Not running" is final with a file to read again
+/// (`error`, `partial`), or not final with no live lease (waiting for a
+/// worker, or its message lost): a duplicate message is harmless, a live
+/// lease means a worker is on it. `Conflict` for a running or `success` job.
 pub async fn retry(
     conn: &mut AsyncPgConnection,
     job_id: Uuid,
@@ -181,7 +185,17 @@ pub async fn retry(
 ) -> Result<ImportJob> {
     conn.transaction::<_, StorageError, _>(async |conn| {
         let job: Option<ImportJob> = diesel::update(import_jobs::table.find(job_id))
-            .filter(import_jobs::status.eq_any([JobStatus::Partial, JobStatus::Error]))
+            .filter(
+                import_jobs::status
+                    .eq_any([JobStatus::Partial, JobStatus::Error])
+                    .or(import_jobs::status
+                        .eq_any([JobStatus::Pending, JobStatus::Processing])
+                        .and(
+                            import_jobs::lease_owner
+                                .is_null()
+                                .or(import_jobs::lease_expires_at.lt(diesel::dsl::now)),
+                        )),
+            )
             .filter(import_jobs::file_purged_at.is_null())
             .set((
                 import_jobs::status.eq(JobStatus::Pending),
@@ -194,6 +208,8 @@ pub async fn retry(
                 import_jobs::normalized_values.eq(0i64),
                 import_jobs::checkpoint_row.eq(0i64),
                 import_jobs::attempts.eq(0),
+                import_jobs::lost_workers.eq(0),
+                import_jobs::run_ms.eq(0i64),
                 import_jobs::last_error.eq(None::<String>),
                 import_jobs::started_at.eq(None::<DateTime<Utc>>),
                 import_jobs::completed_at.eq(None::<DateTime<Utc>>),
@@ -211,10 +227,12 @@ pub async fn retry(
                 Some(j) if j.file_purged_at.is_some() => Err(StorageError::Conflict(
                     "the file of this import was purged; upload it again".into(),
                 )),
-                Some(j) => Err(StorageError::Conflict(format!(
-                    "only an import in `error` or `partial` can be retried; this one is `{}`",
-                    j.status
-                ))),
+                Some(j) if j.status == JobStatus::Success => Err(StorageError::Conflict(
+                    "this import succeeded; upload the file again to import it again".into(),
+                )),
+                Some(_) => Err(StorageError::Conflict(
+                    "this import is running on a worker now; it cannot be retried until it ends".into(),
+                )),
             };
         };
         diesel::delete(import_errors::table.filter(import_errors::job_id.eq(job_id)))

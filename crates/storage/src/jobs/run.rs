@@ -29,30 +29,42 @@ pub enum Claim {
     NotFound,
 }
 
-/// Takes (or renews, or takes over an expired) lease on a pending or
-/// processing job, counting the attempt.
-pub async fn claim(conn: &mut AsyncPgConnection, id: Uuid, worker: &str, lease: Duration) -> Result<Claim> {
-    let lease_s = lease.as_secs_f64();
+/// Takes the lease on a pending or processing job that no live worker holds
+/// (no lease, or an expired one), counting the attempt. `lease_token` is
+/// unique to this claim, not to the worker, so a second delivery of the same
+/// job in the same process is refused like any other duplicate.
+///
+/// Taking over an expired lease means a worker died holding the job (a
+/// graceful stop or a handled failure releases it): that is counted in
+/// `lost_workers`, and past `max_lost_workers` the job ends `error` with
+/// `worker_lost` instead of being run again — a file that kills its worker
+/// (out of memory, a crash) would otherwise do so until the broker drops the
+/// message, and the job would never end.
+pub async fn claim(
+    conn: &mut AsyncPgConnection,
+    id: Uuid,
+    lease_token: &str,
+    lease: Duration,
+    max_lost_workers: i32,
+) -> Result<Claim> {
     let claimed: Option<ImportJob> = diesel::update(import_jobs::table.find(id))
         .filter(import_jobs::status.eq_any([JobStatus::Pending, JobStatus::Processing]))
         .filter(
             import_jobs::lease_owner
                 .is_null()
-                .or(import_jobs::lease_owner.eq(worker))
                 .or(import_jobs::lease_expires_at.lt(diesel::dsl::now)),
         )
         .set((
             import_jobs::status.eq(JobStatus::Processing),
-            import_jobs::lease_owner.eq(worker),
-            import_jobs::lease_expires_at.eq(diesel::dsl::sql::<
-                diesel::sql_types::Nullable<diesel::sql_types::Timestamptz>,
-            >(&format!(
-                "clock_timestamp() + interval '{lease_s} seconds'"
-            ))),
+            import_jobs::lease_owner.eq(lease_token),
+            import_jobs::lease_expires_at.eq(lease_end(lease)),
             import_jobs::started_at.eq(diesel::dsl::sql::<
                 diesel::sql_types::Nullable<diesel::sql_types::Timestamptz>,
             >("COALESCE(started_at, clock_timestamp())")),
             import_jobs::attempts.eq(import_jobs::attempts + 1),
+            import_jobs::lost_workers.eq(diesel::dsl::sql::<diesel::sql_types::Integer>(
+                "lost_workers + (lease_owner IS NOT NULL)::int",
+            )),
             import_jobs::updated_at.eq(diesel::dsl::now),
         ))
         .returning(ImportJob::as_returning())
@@ -60,7 +72,16 @@ pub async fn claim(conn: &mut AsyncPgConnection, id: Uuid, worker: &str, lease: 
         .await
         .optional()?;
     if let Some(job) = claimed {
-        return Ok(Claim::Claimed(job));
+        if job.lost_workers <= max_lost_workers {
+            return Ok(Claim::Claimed(job));
+        }
+        let reason = format!(
+            "worker_lost: the worker running this import stopped {} times without finishing it \
+             (killed, out of memory or crashed); it was not started again. Check the workers' \
+             logs and memory limits, then retry it (docs/reliability.md)",
+            job.lost_workers
+        );
+        fail(conn, id, &reason).await?;
     }
     match get_job(conn, id).await? {
         None => Ok(Claim::NotFound),
@@ -69,6 +90,40 @@ pub async fn claim(conn: &mut AsyncPgConnection, id: Uuid, worker: &str, lease: 
             until: job.lease_expires_at.unwrap_or_else(Utc::now),
         }),
     }
+}
+
+/// The running job's heartbeat: pushes the lease this claim still holds
+/// `lease` into the future and adds `ran` (the time since the last beat) to
+/// the job's running time, which the soft time limit counts. Returns false
+/// when the claim no longer holds the job (taken over, or ended).
+pub async fn renew_lease(
+    conn: &mut AsyncPgConnection,
+    job_id: Uuid,
+    lease_token: &str,
+    lease: Duration,
+    ran: Duration,
+) -> Result<bool> {
+    let n = diesel::update(import_jobs::table.find(job_id))
+        .filter(import_jobs::lease_owner.eq(lease_token))
+        .filter(import_jobs::status.eq(JobStatus::Processing))
+        .set((
+            import_jobs::lease_expires_at.eq(lease_end(lease)),
+            import_jobs::run_ms.eq(import_jobs::run_ms + ran.as_millis() as i64),
+        ))
+        .execute(conn)
+        .await?;
+    Ok(n == 1)
+}
+
+/// `clock_timestamp() + lease`: the database's clock, so workers on hosts
+/// with skewed clocks agree on when a lease ends.
+fn lease_end(
+    lease: Duration,
+) -> diesel::expression::SqlLiteral<diesel::sql_types::Nullable<diesel::sql_types::Timestamptz>> {
+    diesel::dsl::sql(&format!(
+        "clock_timestamp() + interval '{} milliseconds'",
+        lease.as_millis()
+    ))
 }
 
 /// Counts of one committed batch, added to the job's totals.
@@ -101,7 +156,7 @@ impl Progress {
 pub async fn record_progress(
     conn: &mut AsyncPgConnection,
     job_id: Uuid,
-    worker: &str,
+    lease_token: &str,
     lease: Duration,
     progress: Progress,
     checkpoint_row: i64,
@@ -116,9 +171,8 @@ pub async fn record_progress(
                 .await?;
         }
     }
-    let lease_s = lease.as_secs_f64();
     let n = diesel::update(import_jobs::table.find(job_id))
-        .filter(import_jobs::lease_owner.eq(worker))
+        .filter(import_jobs::lease_owner.eq(lease_token))
         .filter(import_jobs::status.eq(JobStatus::Processing))
         .set((
             import_jobs::processed_rows.eq(import_jobs::processed_rows + progress.processed),
@@ -128,18 +182,14 @@ pub async fn record_progress(
             import_jobs::error_rows.eq(import_jobs::error_rows + progress.errors),
             import_jobs::normalized_values.eq(import_jobs::normalized_values + progress.normalized),
             import_jobs::checkpoint_row.eq(checkpoint_row),
-            import_jobs::lease_expires_at.eq(diesel::dsl::sql::<
-                diesel::sql_types::Nullable<diesel::sql_types::Timestamptz>,
-            >(&format!(
-                "clock_timestamp() + interval '{lease_s} seconds'"
-            ))),
+            import_jobs::lease_expires_at.eq(lease_end(lease)),
             import_jobs::updated_at.eq(diesel::dsl::now),
         ))
         .execute(conn)
         .await?;
     if n == 0 {
         return Err(StorageError::Conflict(format!(
-            "job {job_id} is no longer leased by {worker}"
+            "job {job_id} is no longer leased by {lease_token}"
         )));
     }
     Ok(())
@@ -168,14 +218,14 @@ pub async fn set_file_facts(
 pub async fn finish(
     conn: &mut AsyncPgConnection,
     job_id: Uuid,
-    worker: &str,
+    lease_token: &str,
     file_error: Option<(&str, &str)>,
 ) -> Result<ImportJob> {
     conn.transaction::<_, StorageError, _>(async |conn| {
         let job = get_job(conn, job_id).await?.ok_or(StorageError::NotFound)?;
-        if job.lease_owner.as_deref() != Some(worker) || job.status.is_final() {
+        if job.lease_owner.as_deref() != Some(lease_token) || job.status.is_final() {
             return Err(StorageError::Conflict(format!(
-                "job {job_id} is no longer leased by {worker}"
+                "job {job_id} is no longer leased by {lease_token}"
             )));
         }
         let (status, last_error) = match file_error {
@@ -249,9 +299,9 @@ pub async fn fail(conn: &mut AsyncPgConnection, job_id: Uuid, reason: &str) -> R
 /// Lets go of a job without finishing it (graceful shutdown): the next
 /// delivery resumes from the checkpoint at once instead of waiting for the
 /// lease to expire.
-pub async fn release(conn: &mut AsyncPgConnection, job_id: Uuid, worker: &str) -> Result<()> {
+pub async fn release(conn: &mut AsyncPgConnection, job_id: Uuid, lease_token: &str) -> Result<()> {
     diesel::update(import_jobs::table.find(job_id))
-        .filter(import_jobs::lease_owner.eq(worker))
+        .filter(import_jobs::lease_owner.eq(lease_token))
         .set((
             import_jobs::lease_owner.eq(None::<String>),
             import_jobs::lease_expires_at.eq(None::<DateTime<Utc>>),
