@@ -4,6 +4,8 @@
 use crate::views::JobView;
 use foxflow_storage::jobs::ImportErrorRow;
 use rust_xlsxwriter::{Format, Workbook, Worksheet, XlsxError};
+use std::borrow::Cow;
+use std::io::Write;
 
 /// Text a spreadsheet would run as a formula if typed in a cell. Written as
 /// a string it is inert already; the quote prefix keeps it inert when the
@@ -12,97 +14,157 @@ fn is_formula_like(s: &str) -> bool {
     matches!(s.chars().next(), Some('=' | '+' | '-' | '@' | '\t' | '\r'))
 }
 
+/// Excel refuses a cell longer than this many characters.
+const EXCEL_CELL_CHARS: usize = 32_767;
+
+/// Writes text as text, inert, and never longer than a cell can hold: a
+/// longer value is cut and marked, so any stored content makes a report.
 fn write_text(ws: &mut Worksheet, row: u32, col: u16, text: &str, quoted: &Format) -> Result<(), XlsxError> {
-    if is_formula_like(text) {
-        ws.write_string_with_format(row, col, text, quoted)?;
+    let text = fit_cell(text);
+    if is_formula_like(&text) {
+        ws.write_string_with_format(row, col, text.as_ref(), quoted)?;
     } else {
-        ws.write_string(row, col, text)?;
+        ws.write_string(row, col, text.as_ref())?;
     }
     Ok(())
 }
 
-/// Builds the workbook. `errors` come in row order; the original row's
-/// columns follow the file's header order (kept in each error's `raw`).
-pub fn build(job: &JobView, errors: &[ImportErrorRow]) -> Result<Vec<u8>, XlsxError> {
-    let mut wb = Workbook::new();
-    let bold = Format::new().set_bold();
-    let quoted = Format::new().set_quote_prefix();
-
-    let summary = wb.add_worksheet().set_name("Résumé")?;
-    let fields: Vec<(&str, String)> = vec![
-        ("Import", job.id.to_string()),
-        ("Fichier", job.file_name.clone()),
-        ("Type", job.import_type.to_string()),
-        ("Statut", job.status.to_string()),
-        (
-            "Simulation (dry run)",
-            if job.dry_run { "oui" } else { "non" }.into(),
-        ),
-        ("Lignes", job.total_rows.to_string()),
-        ("Créées", job.created_rows.to_string()),
-        ("Mises à jour", job.updated_rows.to_string()),
-        ("Inchangées", job.unchanged_rows.to_string()),
-        ("En erreur", job.error_rows.to_string()),
-        (
-            "Taux de succès (%)",
-            job.success_rate.map(|r| r.to_string()).unwrap_or_default(),
-        ),
-        ("Colonnes ignorées", job.unknown_columns.join(", ")),
-        ("Créé le", job.created_at.to_rfc3339()),
-        (
-            "Terminé le",
-            job.completed_at.map(|d| d.to_rfc3339()).unwrap_or_default(),
-        ),
-        ("Dernière erreur", job.last_error.clone().unwrap_or_default()),
-    ];
-    for (i, (k, v)) in fields.iter().enumerate() {
-        summary.write_string_with_format(i as u32, 0, *k, &bold)?;
-        write_text(summary, i as u32, 1, v, &quoted)?;
-    }
-    summary.set_column_width(0, 24)?;
-    summary.set_column_width(1, 60)?;
-
-    let sheet = wb.add_worksheet().set_name("Erreurs")?;
-    // The original columns, in the order the file had them.
-    let mut original: Vec<String> = Vec::new();
-    for e in errors {
-        if let Some(serde_json::Value::Object(map)) = &e.raw {
-            for k in map.keys() {
-                if !original.contains(k) {
-                    original.push(k.clone());
-                }
-            }
+fn fit_cell(text: &str) -> Cow<'_, str> {
+    const MARK: &str = "… (coupé)";
+    match text.char_indices().nth(EXCEL_CELL_CHARS) {
+        None => Cow::Borrowed(text),
+        Some(_) => {
+            let keep = EXCEL_CELL_CHARS - MARK.chars().count();
+            let (cut, _) = text.char_indices().nth(keep).expect("longer than the cell");
+            Cow::Owned(format!("{}{MARK}", &text[..cut]))
         }
     }
-    let fixed = ["Ligne", "Colonne", "Valeur", "Code", "Message"];
-    for (c, h) in fixed.iter().enumerate() {
-        sheet.write_string_with_format(0, c as u16, *h, &bold)?;
+}
+
+/// A report being written: the errors sheet is in constant-memory mode
+/// (rows go to a temporary file as they are added, in order), so memory
+/// stays flat whatever the number of error rows; the small summary sheet is
+/// written last, when the number of rows listed is known.
+pub struct Report {
+    wb: Workbook,
+    columns: Vec<String>,
+    next_row: u32,
+    quoted: Format,
+}
+
+/// The fixed columns of the errors sheet, before the original row's.
+const FIXED: [&str; 5] = ["Ligne", "Colonne", "Valeur", "Code", "Message"];
+
+impl Report {
+    /// Starts the errors sheet; `columns` are the original row's columns, in
+    /// the file's order (`foxflow_storage::jobs::error_columns`).
+    pub fn new(mut columns: Vec<String>) -> Result<Report, XlsxError> {
+        // A sheet has 16,384 columns; a wider file's last ones are left out.
+        columns.truncate(16_384 - FIXED.len());
+        let mut wb = Workbook::new();
+        let bold = Format::new().set_bold();
+        let quoted = Format::new().set_quote_prefix();
+        // The summary comes first in the workbook, written at the end.
+        wb.add_worksheet().set_name("Résumé")?;
+        let sheet = wb.add_worksheet_with_constant_memory()?.set_name("Erreurs")?;
+        sheet.set_freeze_panes(1, 0)?;
+        for (c, h) in FIXED.iter().enumerate() {
+            sheet.write_string_with_format(0, c as u16, *h, &bold)?;
+        }
+        for (i, h) in columns.iter().enumerate() {
+            write_text(sheet, 0, (FIXED.len() + i) as u16, h, &quoted)?;
+        }
+        Ok(Report {
+            wb,
+            columns,
+            next_row: 1,
+            quoted,
+        })
     }
-    for (i, h) in original.iter().enumerate() {
-        write_text(sheet, 0, (fixed.len() + i) as u16, h, &quoted)?;
-    }
-    for (i, e) in errors.iter().enumerate() {
-        let r = (i + 1) as u32;
-        sheet.write_number(r, 0, e.row as f64)?;
-        write_text(sheet, r, 1, e.column.as_deref().unwrap_or(""), &quoted)?;
-        write_text(sheet, r, 2, e.value.as_deref().unwrap_or(""), &quoted)?;
-        write_text(sheet, r, 3, &e.code, &quoted)?;
-        write_text(sheet, r, 4, &e.message, &quoted)?;
-        if let Some(serde_json::Value::Object(map)) = &e.raw {
-            for (j, h) in original.iter().enumerate() {
-                if let Some(serde_json::Value::String(v)) = map.get(h) {
-                    write_text(sheet, r, (fixed.len() + j) as u16, v, &quoted)?;
+
+    /// Appends error rows (in row order) to the errors sheet.
+    pub fn add(&mut self, errors: &[ImportErrorRow]) -> Result<(), XlsxError> {
+        let quoted = &self.quoted;
+        let sheet = self.wb.worksheet_from_name("Erreurs")?;
+        for e in errors {
+            let r = self.next_row;
+            sheet.write_number(r, 0, e.row as f64)?;
+            write_text(sheet, r, 1, e.column.as_deref().unwrap_or(""), quoted)?;
+            write_text(sheet, r, 2, e.value.as_deref().unwrap_or(""), quoted)?;
+            write_text(sheet, r, 3, &e.code, quoted)?;
+            write_text(sheet, r, 4, &e.message, quoted)?;
+            if let Some(serde_json::Value::Object(map)) = &e.raw {
+                for (j, h) in self.columns.iter().enumerate() {
+                    if let Some(serde_json::Value::String(v)) = map.get(h) {
+                        write_text(sheet, r, (FIXED.len() + j) as u16, v, quoted)?;
+                    }
                 }
             }
+            self.next_row += 1;
         }
+        Ok(())
     }
-    sheet.set_freeze_panes(1, 0)?;
-    wb.save_to_buffer()
+
+    /// Writes the summary and the whole workbook to `out`.
+    pub fn finish<W: Write + Send>(mut self, job: &JobView, out: W) -> Result<(), XlsxError> {
+        let listed = i64::from(self.next_row - 1);
+        let bold = Format::new().set_bold();
+        let quoted = self.quoted.clone();
+        let summary = self.wb.worksheet_from_name("Résumé")?;
+        let mut fields: Vec<(&str, String)> = vec![
+            ("Import", job.id.to_string()),
+            ("Fichier", job.file_name.clone()),
+            ("Type", job.import_type.to_string()),
+            ("Statut", job.status.to_string()),
+            (
+                "Simulation (dry run)",
+                if job.dry_run { "oui" } else { "non" }.into(),
+            ),
+            ("Lignes", job.total_rows.to_string()),
+            ("Créées", job.created_rows.to_string()),
+            ("Mises à jour", job.updated_rows.to_string()),
+            ("Inchangées", job.unchanged_rows.to_string()),
+            ("En erreur", job.error_rows.to_string()),
+            (
+                "Taux de succès (%)",
+                job.success_rate.map(|r| r.to_string()).unwrap_or_default(),
+            ),
+            ("Colonnes ignorées", job.unknown_columns.join(", ")),
+            ("Créé le", job.created_at.to_rfc3339()),
+            (
+                "Terminé le",
+                job.completed_at.map(|d| d.to_rfc3339()).unwrap_or_default(),
+            ),
+            ("Dernière erreur", job.last_error.clone().unwrap_or_default()),
+        ];
+        if listed < job.error_rows {
+            fields.push((
+                "Erreurs listées",
+                format!("les {listed} premières sur {} (feuille Erreurs)", job.error_rows),
+            ));
+        }
+        for (i, (k, v)) in fields.iter().enumerate() {
+            summary.write_string_with_format(i as u32, 0, *k, &bold)?;
+            write_text(summary, i as u32, 1, v, &quoted)?;
+        }
+        summary.set_column_width(0, 24)?;
+        summary.set_column_width(1, 60)?;
+        self.wb.save_to_writer(out)
+    }
 }
 
 #[cfg(test)]
 mod tests {
-    use super::is_formula_like;
+    use super::{EXCEL_CELL_CHARS, fit_cell, is_formula_like};
+
+    #[test]
+    fn a_cell_never_exceeds_what_excel_holds() {
+        assert_eq!(fit_cell("court"), "court");
+        let long = "é".repeat(40_000);
+        let fitted = fit_cell(&long);
+        assert_eq!(fitted.chars().count(), EXCEL_CELL_CHARS);
+        assert!(fitted.ends_with("… (coupé)"));
+    }
 
     #[test]
     fn formula_triggers() {
@@ -114,3 +176,4 @@ mod tests {
         }
     }
 }
+

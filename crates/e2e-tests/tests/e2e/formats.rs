@@ -463,3 +463,56 @@ async fn the_xlsx_report_is_formula_safe() {
         "no cell is a formula"
     );
 }
+
+/// Issue 16: the report of a job with 100,000 error rows, some with cells
+/// longer than Excel holds (32,767 characters), is a valid workbook — not a
+/// 500 — with every row listed and the long cells cut and marked. The sheet
+/// is written in constant-memory mode from pages of 2,000 rows.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_report_of_100000_errors_with_overlong_cells_is_a_valid_workbook() {
+    use calamine::{Data, DataType, Reader, Xlsx};
+    let app = TestApp::spawn().await;
+    let job = import(&app, "r.csv", b"siren,nom\n1,\n".to_vec(), "entreprises").await;
+    let id = job["id"].as_str().unwrap().to_owned();
+    app.pg()
+        .await
+        .execute(
+            "INSERT INTO import_errors (job_id, row, \"column\", value, code, message, raw)
+             SELECT $1::text::uuid, 1 + g, 'nom', CASE WHEN g % 1000 = 0 THEN repeat('x', 40000) ELSE 'v' || g END,
+                    'required', repeat('m', CASE WHEN g = 7 THEN 50000 ELSE 10 END),
+                    jsonb_build_object('siren', g::text, 'nom', repeat('y', CASE WHEN g = 9 THEN 33000 ELSE 3 END))
+             FROM generate_series(1, 99999) g",
+            &[&id],
+        )
+        .await
+        .unwrap();
+    let resp = app
+        .client
+        .get(app.url(&format!("/api/v1/imports/{id}/report.xlsx")))
+        .bearer_auth(&app.admin_token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 200);
+    let bytes = resp.bytes().await.unwrap().to_vec();
+    let mut wb: Xlsx<_> = calamine::open_workbook_from_rs(std::io::Cursor::new(bytes)).unwrap();
+    let errors = wb.worksheet_range("Erreurs").unwrap();
+    // The job's own error rows (file row 2), then g = 1..99,999 at file rows 2 + g.
+    assert!(errors.height() > 100_000, "every error row is listed: {}", errors.height());
+    let at_file_row = |file_row: f64| {
+        errors
+            .rows()
+            .find(|r| r.first().and_then(|c| c.get_float()) == Some(file_row))
+            .unwrap_or_else(|| panic!("no error row for file row {file_row}"))
+            .to_vec()
+    };
+    let text = |row: &[Data], c: usize| match &row[c] {
+        Data::String(s) => s.clone(),
+        other => panic!("{c}: {other:?}"),
+    };
+    let cut = text(&at_file_row(1001.0), 2);
+    assert_eq!(cut.chars().count(), 32_767);
+    assert!(cut.ends_with("… (coupé)"));
+    assert!(text(&at_file_row(8.0), 4).ends_with("… (coupé)"), "an over-long message is cut too");
+    assert_eq!(text(&at_file_row(50_002.0), 2), "v50001");
+}

@@ -288,6 +288,8 @@ pub async fn errors(
 
 /// Error rows in one report at most; past that the report says so.
 const REPORT_MAX_ERRORS: i64 = 100_000;
+/// Error rows read from the database at a time while a report is written.
+const REPORT_PAGE: i64 = 2_000;
 
 /// `GET /api/v1/imports/{id}/report.xlsx`.
 #[utoipa::path(
@@ -314,8 +316,7 @@ pub async fn report(
 ) -> Result<HttpResponse, ApiError> {
     let mut conn = pool::conn(&state.pool).await?;
     let job = visible_job(&mut conn, &caller, &path).await?;
-    let (error_rows, _) = jobs::errors_page(&mut conn, job.id, 1, REPORT_MAX_ERRORS).await?;
-    drop(conn);
+    let columns = jobs::error_columns(&mut conn, job.id).await?;
     let view = JobView::new(job, Vec::new());
     let file_stem = view
         .file_name
@@ -324,10 +325,40 @@ pub async fn report(
         .unwrap_or(&view.file_name)
         .to_owned();
     let id = view.id;
-    let bytes = web::block(move || crate::report::build(&view, &error_rows))
+    // Pages of error rows flow from the database to a blocking thread that
+    // writes them into a constant-memory sheet; the finished workbook goes
+    // to a temporary file streamed back. Memory stays flat at any size.
+    let (pages, mut received) = tokio::sync::mpsc::channel::<Vec<jobs::ImportErrorRow>>(2);
+    let builder = web::block(move || -> Result<std::fs::File, anyhow::Error> {
+        let mut report = crate::report::Report::new(columns)?;
+        while let Some(page) = received.blocking_recv() {
+            report.add(&page)?;
+        }
+        let mut file = tempfile::tempfile()?;
+        report.finish(&view, &mut file)?;
+        std::io::Seek::rewind(&mut file)?;
+        Ok(file)
+    });
+    let mut cursor = None;
+    let mut listed = 0;
+    while listed < REPORT_MAX_ERRORS {
+        let (page, next) = jobs::errors_after(&mut conn, id, cursor, REPORT_PAGE.min(REPORT_MAX_ERRORS - listed)).await?;
+        if page.is_empty() {
+            break;
+        }
+        listed += page.len() as i64;
+        cursor = next;
+        if pages.send(page).await.is_err() {
+            break; // the builder failed; its error is reported below
+        }
+    }
+    drop(pages);
+    drop(conn);
+    let file = builder
         .await
         .map_err(|e| ApiError::Internal(e.into()))?
-        .map_err(|e| ApiError::Internal(e.into()))?;
+        .map_err(ApiError::Internal)?;
+    let body = tokio_util::io::ReaderStream::new(tokio::fs::File::from_std(file));
     let ascii: String = file_stem
         .chars()
         .map(|c| {
@@ -344,7 +375,7 @@ pub async fn report(
             header::CONTENT_DISPOSITION,
             format!("attachment; filename=\"rapport-{ascii}-{id}.xlsx\""),
         ))
-        .body(bytes))
+        .streaming(body))
 }
 
 /// `POST /api/v1/imports/{id}/retry`: from `error` or `partial` only (409
@@ -360,7 +391,7 @@ pub async fn report(
         (status = 401, description = "No valid bearer token", body = ErrorBody),
         (status = 403, description = "Needs the staff role", body = ErrorBody),
         (status = 404, description = "No such import (or another user's)", body = ErrorBody),
-        (status = 409, description = "Not in `error` or `partial`, or its file was purged", body = ErrorBody),
+        (status = 409, description = "Running on a worker now, already `success`, or its file was purged", body = ErrorBody),
         (status = 503, description = "Database unavailable", body = ErrorBody),
     ),
     security(("bearer" = []))
