@@ -3,12 +3,15 @@
 //! while the thread parses the next ones (a bounded pipeline: at most
 //! `QUEUED_BATCHES` parsed batches wait in memory).
 
-use crate::write::{self, Batch, BatchScope, ErrorRow};
+use crate::write::{Batch, BatchScope, ErrorRow, Writer};
+use diesel_async::{AsyncConnection, AsyncPgConnection};
 use foxflow_domain::ImportType;
 use foxflow_domain::records::{ColumnMap, Record, ReferenceData};
 use foxflow_sheets::{Limits, SheetRow, detect_format};
 use foxflow_storage::entities::ParentCache;
-use foxflow_storage::{DbPool, StorageError, files, jobs};
+use foxflow_storage::jobs::{self, Progress};
+use foxflow_storage::{DbPool, StorageError, files};
+use std::convert::Infallible;
 use std::io::{Read, Seek, SeekFrom, Write};
 use std::time::{Duration, Instant};
 use tokio::sync::{mpsc, watch};
@@ -82,6 +85,7 @@ pub async fn run(ctx: RunContext, metrics: &crate::metrics::Metrics) -> Result<R
         file_name: ctx.file_name.clone(),
         import_type: ctx.import_type,
         checkpoint_row: ctx.checkpoint_row,
+        replay: ctx.dry_run,
         batch_rows: ctx.batch_rows,
         limits: ctx.limits.clone(),
         reference: ctx.reference.clone(),
@@ -92,11 +96,83 @@ pub async fn run(ctx: RunContext, metrics: &crate::metrics::Metrics) -> Result<R
         job_id: ctx.job_id,
         worker_id: &ctx.worker_id,
         lease: ctx.lease,
-        dry_run: ctx.dry_run,
         generate_ai: ctx.generate_ai,
     };
     let mut conn = foxflow_storage::pool::conn(&ctx.pool).await?;
-    let mut end = RunEnd::Completed;
+    let end = if ctx.dry_run {
+        let mut job = foxflow_storage::pool::conn(&ctx.pool).await?;
+        dry_run(&mut conn, &mut job, &ctx, &mut rx, scope, metrics).await?
+    } else {
+        write_batches(&ctx, &mut rx, scope, Writer::Import(&mut conn), metrics).await?
+    };
+    // Dropping the receiver stops the parser at its next send.
+    drop(rx);
+    Ok(settle(end, parser.await))
+}
+
+/// How a dry run's transaction ends: always rolled back.
+enum Unwind {
+    Done(RunEnd),
+    Failed(StorageError),
+}
+
+impl From<StorageError> for Unwind {
+    fn from(e: StorageError) -> Self {
+        Unwind::Failed(e)
+    }
+}
+
+impl From<diesel::result::Error> for Unwind {
+    fn from(e: diesel::result::Error) -> Self {
+        Unwind::Failed(e.into())
+    }
+}
+
+/// Writes a dry run's batches in one transaction on `conn`, rolled back at
+/// the end: each batch sees what the earlier ones wrote, exactly as the
+/// import would, and so does the parent cache. Rolling back each batch
+/// instead made a key repeated in a later batch `created` twice, and left
+/// the cache holding the ids of catégories that no longer existed.
+///
+/// The transaction lives as long as the run (the hard time limit bounds
+/// it). It only writes rows it rolls back, but it holds their locks until
+/// then: an import or an AI write touching the same rows meanwhile waits for
+/// the dry run to end, or fails on its `statement_timeout` and is retried.
+///
+/// A dry run resumed after an interruption has nothing committed to resume
+/// from: it starts again from row 0, and the rows up to the checkpoint
+/// (counted, with their error rows, by the earlier attempt) are written
+/// again without being counted again.
+async fn dry_run(
+    conn: &mut AsyncPgConnection,
+    job: &mut AsyncPgConnection,
+    ctx: &RunContext,
+    rx: &mut mpsc::Receiver<Parsed>,
+    scope: BatchScope<'_>,
+    metrics: &crate::metrics::Metrics,
+) -> Result<RunEnd, StorageError> {
+    let unwound = conn
+        .transaction::<Infallible, Unwind, _>(async |run| {
+            let end = write_batches(ctx, rx, scope, Writer::DryRun { run, job }, metrics).await?;
+            Err(Unwind::Done(end))
+        })
+        .await;
+    match unwound {
+        Ok(never) => match never {},
+        Err(Unwind::Done(end)) => Ok(end),
+        Err(Unwind::Failed(e)) => Err(e),
+    }
+}
+
+/// Writes the parsed batches as they come, until the file ends, fails, or
+/// the run must stop.
+async fn write_batches(
+    ctx: &RunContext,
+    rx: &mut mpsc::Receiver<Parsed>,
+    scope: BatchScope<'_>,
+    mut writer: Writer<'_>,
+    metrics: &crate::metrics::Metrics,
+) -> Result<RunEnd, StorageError> {
     let mut parents = ParentCache::default();
     while let Some(msg) = rx.recv().await {
         match msg {
@@ -104,11 +180,10 @@ pub async fn run(ctx: RunContext, metrics: &crate::metrics::Metrics) -> Result<R
                 total_rows,
                 unknown_columns,
             } => {
-                jobs::set_file_facts(&mut conn, ctx.job_id, total_rows as i64, &unknown_columns).await?;
+                jobs::set_file_facts(writer.job(), ctx.job_id, total_rows as i64, &unknown_columns).await?;
             }
             Parsed::Failed { code, message } => {
-                end = RunEnd::FileError { code, message };
-                break;
+                return Ok(RunEnd::FileError { code, message });
             }
             Parsed::Batch(batch) => {
                 // One span per committed batch: the trace of an upload ends
@@ -122,49 +197,44 @@ pub async fn run(ctx: RunContext, metrics: &crate::metrics::Metrics) -> Result<R
                     rows.updated = tracing::field::Empty,
                     rows.errors = tracing::field::Empty,
                 );
-                let progress = write::commit_batch(&mut conn, scope, &mut parents, batch)
+                let progress = writer
+                    .write(scope, &mut parents, batch)
                     .instrument(span.clone())
                     .await?;
-                span.record("rows.created", progress.created);
-                span.record("rows.updated", progress.updated);
-                span.record("rows.errors", progress.errors);
+                if let Some(progress) = progress {
+                    span.record("rows.created", progress.created);
+                    span.record("rows.updated", progress.updated);
+                    span.record("rows.errors", progress.errors);
+                    count(metrics, progress);
+                }
                 drop(span);
-                metrics
-                    .rows
-                    .with_label_values(&["created"])
-                    .inc_by(progress.created as u64);
-                metrics
-                    .rows
-                    .with_label_values(&["updated"])
-                    .inc_by(progress.updated as u64);
-                metrics
-                    .rows
-                    .with_label_values(&["unchanged"])
-                    .inc_by(progress.unchanged as u64);
-                metrics
-                    .rows
-                    .with_label_values(&["error"])
-                    .inc_by(progress.errors as u64);
                 if *ctx.shutdown.borrow() {
-                    end = RunEnd::Interrupted;
-                    break;
+                    return Ok(RunEnd::Interrupted);
                 }
                 if Instant::now() >= ctx.soft_deadline {
-                    end = RunEnd::FileError {
+                    return Ok(RunEnd::FileError {
                         code: "soft_time_limit",
                         message: format!(
                             "the import took longer than its soft time limit ({}s) and was stopped; rows committed so far are kept",
                             ctx.soft_limit.as_secs()
                         ),
-                    };
-                    break;
+                    });
                 }
             }
         }
     }
-    // Dropping the receiver stops the parser at its next send.
-    drop(rx);
-    Ok(settle(end, parser.await))
+    Ok(RunEnd::Completed)
+}
+
+fn count(metrics: &crate::metrics::Metrics, progress: Progress) {
+    for (outcome, n) in [
+        ("created", progress.created),
+        ("updated", progress.updated),
+        ("unchanged", progress.unchanged),
+        ("error", progress.errors),
+    ] {
+        metrics.rows.with_label_values(&[outcome]).inc_by(n as u64);
+    }
 }
 
 /// The run's end once the parsing thread has stopped. A parser that
@@ -207,7 +277,11 @@ struct ParseJob {
     file: std::fs::File,
     file_name: String,
     import_type: ImportType,
+    /// Rows up to here were counted by an earlier attempt.
     checkpoint_row: u64,
+    /// Sends those rows again, as replayed batches (a dry run, whose earlier
+    /// writes were rolled back); an import skips them (they are committed).
+    replay: bool,
     batch_rows: usize,
     limits: Limits,
     reference: std::sync::Arc<dyn ReferenceData + Send + Sync>,
@@ -265,9 +339,21 @@ impl ParseJob {
         let mut born = Instant::now();
         while let Some(row) = reader.next_row() {
             let SheetRow { line, fields } = row.map_err(|e| (e.code(), e.to_string()))?;
-            if line <= self.checkpoint_row {
+            let replay = line <= self.checkpoint_row;
+            if replay && !self.replay {
                 continue;
             }
+            // A batch is either all replayed or all counted.
+            if batch.replay != replay && batch.len() > 0 {
+                if tx
+                    .blocking_send(Parsed::Batch(std::mem::take(&mut batch)))
+                    .is_err()
+                {
+                    return Ok(());
+                }
+                born = Instant::now();
+            }
+            batch.replay = replay;
             batch.last_line = line;
             match columns.parse_row_detailed(&fields, self.reference.as_ref()) {
                 Ok(parsed) => {

@@ -1,6 +1,8 @@
-//! Writing one parsed batch: entities merged set-based, error rows and the
-//! job's progress and checkpoint in the same transaction, so a batch is
-//! either wholly done (and never redone) or not done at all.
+//! Writing one parsed batch. An import commits the batch's entities, its
+//! error rows and the job's progress and checkpoint in one transaction, so a
+//! batch is either wholly done (and never redone) or not done at all. A dry
+//! run writes the same entities inside the run's one transaction, which is
+//! rolled back at the end, and commits only its counts.
 
 use diesel_async::{AsyncConnection, AsyncPgConnection};
 use foxflow_domain::records::{
@@ -26,8 +28,6 @@ pub struct BatchScope<'a> {
     pub worker_id: &'a str,
     /// Renewed with every commit.
     pub lease: Duration,
-    /// Counted as if written, then rolled back.
-    pub dry_run: bool,
     /// Records what was touched, for the AI hand-over at the end of the job.
     pub generate_ai: bool,
 }
@@ -50,6 +50,9 @@ pub struct Batch {
     /// Well-formed rows that are not for this import type (term exports).
     pub skipped: i64,
     pub normalized: i64,
+    /// Rows an earlier attempt of this dry run counted: written again so
+    /// that the rows after them see what they wrote, and counted no more.
+    pub replay: bool,
 }
 
 impl Batch {
@@ -58,91 +61,111 @@ impl Batch {
     }
 }
 
-#[derive(Debug, thiserror::Error)]
-enum TxError {
-    #[error(transparent)]
-    Storage(#[from] StorageError),
-    /// Not a failure: unwinds a dry run's writes.
-    #[error("dry run")]
-    DryRun,
+/// Where a run's batches are written.
+pub enum Writer<'c> {
+    /// An import: each batch commits with its progress and checkpoint.
+    Import(&'c mut AsyncPgConnection),
+    /// A dry run: `run` is inside the run's one transaction, which the
+    /// caller rolls back at the end; `job` commits the counts and error rows
+    /// as they come, so the job shows its progress.
+    DryRun {
+        run: &'c mut AsyncPgConnection,
+        job: &'c mut AsyncPgConnection,
+    },
 }
 
-impl From<diesel::result::Error> for TxError {
-    fn from(e: diesel::result::Error) -> Self {
-        TxError::Storage(e.into())
+impl Writer<'_> {
+    /// The connection that writes the job row. Never a dry run's `run`: its
+    /// transaction would hold the row's lock until the end, and the lease's
+    /// heartbeat and `job` itself would wait for it.
+    pub fn job(&mut self) -> &mut AsyncPgConnection {
+        match self {
+            Writer::Import(conn) => conn,
+            Writer::DryRun { job, .. } => job,
+        }
+    }
+
+    /// Writes one batch; returns what it counted (nothing for a replay).
+    pub async fn write(
+        &mut self,
+        scope: BatchScope<'_>,
+        parents: &mut ParentCache,
+        batch: Batch,
+    ) -> Result<Option<Progress>, StorageError> {
+        match self {
+            Writer::Import(conn) => commit_batch(conn, scope, parents, batch).await.map(Some),
+            Writer::DryRun { run, job } => dry_run_batch(run, job, scope, parents, batch).await,
+        }
     }
 }
 
-/// Commits one batch; returns what it counted.
-pub async fn commit_batch(
+/// Commits one batch of an import; returns what it counted.
+async fn commit_batch(
     conn: &mut AsyncPgConnection,
     scope: BatchScope<'_>,
     parents: &mut ParentCache,
     batch: Batch,
 ) -> Result<Progress, StorageError> {
-    let Batch {
-        last_line,
-        records,
-        mut errors,
-        skipped,
-        normalized,
-    } = batch;
-    let processed = (records.len() + errors.len()) as i64 + skipped;
-    let result = conn
-        .transaction::<_, TxError, _>(async |conn| {
-            let merged = if scope.dry_run {
-                // Same statements, inside a savepoint that is rolled back.
-                let mut counted = None;
-                let r = conn
-                    .transaction::<(), TxError, _>(async |c| {
-                        let m = merge(c, &records, parents, false).await?;
-                        counted = Some(m);
-                        Err(TxError::DryRun)
-                    })
-                    .await;
-                match (r, counted) {
-                    (Err(TxError::DryRun), Some(m)) => BatchMerge {
-                        touched: Vec::new(),
-                        ..m
-                    },
-                    (Err(e), _) => return Err(e),
-                    (Ok(()), _) => BatchMerge::default(),
-                }
-            } else {
-                merge(conn, &records, parents, scope.generate_ai).await?
-            };
-            errors.extend(merged.late_errors);
-            let error_count = errors.len() as i64;
-            let progress = Progress {
-                processed,
-                created: merged.counts.created,
-                updated: merged.counts.updated,
-                unchanged: processed - error_count - merged.counts.created - merged.counts.updated,
-                errors: error_count,
-                normalized,
-            };
-            if scope.generate_ai && !merged.touched.is_empty() {
-                jobs::record_touched(conn, scope.job_id, &merged.touched).await?;
-            }
-            let error_rows = to_error_rows(scope.job_id, &errors);
-            jobs::record_progress(
-                conn,
-                scope.job_id,
-                scope.worker_id,
-                scope.lease,
-                progress,
-                last_line as i64,
-                &error_rows,
-            )
-            .await?;
-            Ok(progress)
-        })
-        .await;
-    match result {
-        Ok(p) => Ok(p),
-        Err(TxError::Storage(e)) => Err(e),
-        Err(TxError::DryRun) => unreachable!("the dry-run savepoint is handled inside the transaction"),
+    conn.transaction::<_, StorageError, _>(async |conn| {
+        let merged = merge(conn, &batch.records, parents, scope.generate_ai).await?;
+        if scope.generate_ai && !merged.touched.is_empty() {
+            jobs::record_touched(conn, scope.job_id, &merged.touched).await?;
+        }
+        record(conn, scope, batch, merged).await
+    })
+    .await
+}
+
+/// Writes one batch of a dry run with `run`, inside the run's transaction,
+/// and commits its counts and error rows at once with `job`; returns what it
+/// counted. A replayed batch is written and not counted.
+async fn dry_run_batch(
+    run: &mut AsyncPgConnection,
+    job: &mut AsyncPgConnection,
+    scope: BatchScope<'_>,
+    parents: &mut ParentCache,
+    batch: Batch,
+) -> Result<Option<Progress>, StorageError> {
+    let merged = merge(run, &batch.records, parents, false).await?;
+    if batch.replay {
+        return Ok(None);
     }
+    job.transaction::<_, StorageError, _>(async |job| record(job, scope, batch, merged).await)
+        .await
+        .map(Some)
+}
+
+/// Adds a batch's counts and error rows to the job and moves its checkpoint
+/// past the batch.
+async fn record(
+    conn: &mut AsyncPgConnection,
+    scope: BatchScope<'_>,
+    batch: Batch,
+    merged: BatchMerge,
+) -> Result<Progress, StorageError> {
+    let processed = batch.len() as i64;
+    let mut errors = batch.errors;
+    errors.extend(merged.late_errors);
+    let error_count = errors.len() as i64;
+    let progress = Progress {
+        processed,
+        created: merged.counts.created,
+        updated: merged.counts.updated,
+        unchanged: processed - error_count - merged.counts.created - merged.counts.updated,
+        errors: error_count,
+        normalized: batch.normalized,
+    };
+    jobs::record_progress(
+        conn,
+        scope.job_id,
+        scope.worker_id,
+        scope.lease,
+        progress,
+        batch.last_line as i64,
+        &to_error_rows(scope.job_id, &errors),
+    )
+    .await?;
+    Ok(progress)
 }
 
 /// What one batch's merge did.

@@ -4,6 +4,7 @@ mod ai;
 mod ai_duplicates;
 mod cli;
 mod dashboard;
+mod dry_run;
 mod faults;
 mod final_state;
 mod formats;
