@@ -60,6 +60,14 @@ pub trait StartGate: Send + Sync + 'static {
 }
 
 pub trait Handler: Send + Sync + 'static {
+    /// Settles a delivery that needs no work before it waits for the rate
+    /// gate: `Done` for a job already final, `Defer` for one a live claim is
+    /// running. `None` (the default) goes on to the gate and `handle`. A
+    /// cheap read; `handle` checks again when it claims.
+    fn precheck(&self, _delivered: &Delivered) -> BoxFuture<'static, Option<HandlerOutcome>> {
+        Box::pin(async { None })
+    }
+
     /// Does the work. Must be idempotent: a message can arrive twice.
     fn handle(
         &self,
@@ -306,27 +314,37 @@ async fn process_delivery(
             return;
         }
     };
-    if let Some(gate) = gate {
-        let mut rx = shutdown.clone();
-        tokio::select! {
-            _ = gate.acquire() => {}
-            // Not started: back to the queue, no attempt counted.
-            _ = async move { let _ = rx.wait_for(|s| *s).await; } => {
-                hand_back(&settings, &publisher, &delivery, attempt).await;
-                return;
-            }
-        }
-    }
     let delivered = Delivered {
         message,
         attempt,
         redelivered: delivery.redelivered,
         traceparent,
     };
-    // Run the handler in its own task so a panic is caught and counted.
-    let outcome = match tokio::spawn(handler.handle(delivered, shutdown).in_current_span()).await {
-        Ok(o) => o,
-        Err(e) => HandlerOutcome::Retry(format!("the handler panicked: {e}")),
+    // A copy of a job that is final or running elsewhere is settled before
+    // the rate gate: it starts nothing, so it must not spend the start
+    // budget (a deferred copy comes back every retry delay while the other
+    // run lasts).
+    let precheck = handler.precheck(&delivered).await;
+    let outcome = match precheck {
+        Some(outcome) => outcome,
+        None => {
+            if let Some(gate) = gate {
+                let mut rx = shutdown.clone();
+                tokio::select! {
+                    _ = gate.acquire() => {}
+                    // Not started: back to the queue, no attempt counted.
+                    _ = async move { let _ = rx.wait_for(|s| *s).await; } => {
+                        hand_back(&settings, &publisher, &delivery, attempt).await;
+                        return;
+                    }
+                }
+            }
+            // Run the handler in its own task so a panic is caught and counted.
+            match tokio::spawn(handler.handle(delivered, shutdown).in_current_span()).await {
+                Ok(o) => o,
+                Err(e) => HandlerOutcome::Retry(format!("the handler panicked: {e}")),
+            }
+        }
     };
     match outcome {
         HandlerOutcome::Done => {

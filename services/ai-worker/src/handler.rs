@@ -22,7 +22,7 @@ use foxflow_domain::messages::Message;
 use foxflow_messaging::{Delivered, Handler, HandlerOutcome};
 use foxflow_ratelimit::ClusterLimiter;
 use foxflow_storage::ai::{self, GenerationRecord, TaskClaim, TaskRow, TaskStatus, Validation};
-use foxflow_storage::{DbPool, StorageError, pool};
+use foxflow_storage::{DbPool, RunState, StorageError, pool};
 use futures::FutureExt;
 use futures::future::BoxFuture;
 use std::sync::Arc;
@@ -329,6 +329,23 @@ impl Inner {
 }
 
 impl Handler for AiHandler {
+    fn precheck(&self, delivered: &Delivered) -> BoxFuture<'static, Option<HandlerOutcome>> {
+        let Message::AiGenerationRequested { task_id, .. } = delivered.message else {
+            return async { None }.boxed();
+        };
+        let inner = self.inner.clone();
+        async move {
+            // Any doubt (no connection, no row) goes on to `handle`, which
+            // decides; a final task's batch check happens there too.
+            let mut conn = pool::conn(&inner.pool).await.ok()?;
+            match ai::task_run_state(&mut conn, task_id).await.ok()?? {
+                RunState::Running => Some(HandlerOutcome::Defer),
+                RunState::Final | RunState::Open => None,
+            }
+        }
+        .boxed()
+    }
+
     fn handle(
         &self,
         delivered: Delivered,

@@ -7,7 +7,7 @@ use foxflow_domain::messages::Message;
 use foxflow_domain::values::NafCode;
 use foxflow_messaging::{Delivered, Handler, HandlerOutcome};
 use foxflow_sheets::Limits;
-use foxflow_storage::jobs::{self, Claim};
+use foxflow_storage::jobs::{self, Claim, RunState};
 use foxflow_storage::{DbPool, StorageError, entities};
 use futures::FutureExt;
 use futures::future::BoxFuture;
@@ -233,6 +233,23 @@ impl Drop for Heartbeat {
 }
 
 impl Handler for ImportHandler {
+    fn precheck(&self, delivered: &Delivered) -> BoxFuture<'static, Option<HandlerOutcome>> {
+        let Message::ImportRequested { job_id, .. } = delivered.message else {
+            return async { None }.boxed();
+        };
+        let pool = self.pool.clone();
+        async move {
+            // Any doubt (no connection, no row) goes on to `handle`, which decides.
+            let mut conn = foxflow_storage::pool::conn(&pool).await.ok()?;
+            match jobs::run_state(&mut conn, job_id).await.ok()?? {
+                RunState::Final => Some(HandlerOutcome::Done),
+                RunState::Running => Some(HandlerOutcome::Defer),
+                RunState::Open => None,
+            }
+        }
+        .boxed()
+    }
+
     fn handle(
         &self,
         delivered: Delivered,

@@ -29,4 +29,6 @@ pub use generations::{
 };
 pub use status::{TaskStatus, Validation};
 pub use targets::{TargetFilter, existing_ids, filter_ids, touched_ids};
-pub use tasks::{TaskClaim, TaskRow, claim_task, finish_claimed_task, finish_task, release_task};
+pub use tasks::{
+    TaskClaim, TaskRow, claim_task, finish_claimed_task, finish_task, release_task, task_run_state,
+};

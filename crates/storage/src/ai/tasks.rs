@@ -12,6 +12,7 @@
 
 use super::batches::complete_batch_if_done;
 use super::status::TaskStatus;
+use crate::RunState;
 use crate::schema::ai_tasks;
 use crate::{Result, StorageError};
 use chrono::{DateTime, Utc};
@@ -182,6 +183,30 @@ pub async fn claim_task(
         kind,
         attempts: row.attempts,
         force: row.force,
+    }))
+}
+
+/// A cheap look at whether a task can be claimed, without claiming it.
+pub async fn task_run_state(conn: &mut AsyncPgConnection, id: Uuid) -> Result<Option<RunState>> {
+    let row: Option<(TaskStatus, bool)> = ai_tasks::table
+        .find(id)
+        .select((
+            ai_tasks::status,
+            diesel::dsl::sql::<Bool>(
+                "COALESCE(lease_owner IS NOT NULL AND lease_expires_at > clock_timestamp(), false)",
+            ),
+        ))
+        .first(conn)
+        .await
+        .optional()?;
+    Ok(row.map(|(status, live)| {
+        if !status.is_open() {
+            RunState::Final
+        } else if live && status == TaskStatus::Processing {
+            RunState::Running
+        } else {
+            RunState::Open
+        }
     }))
 }
 

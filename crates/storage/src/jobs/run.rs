@@ -6,6 +6,7 @@ use super::errors::NewImportError;
 use super::view::JobView;
 use super::{ImportJob, get_job};
 use crate::schema::{import_errors, import_jobs};
+use crate::run_state::RunState;
 use crate::{Result, StorageError};
 use chrono::{DateTime, Utc};
 use diesel::prelude::*;
@@ -124,6 +125,26 @@ fn lease_end(
         "clock_timestamp() + interval '{} milliseconds'",
         lease.as_millis()
     ))
+}
+
+/// A cheap look at whether a job can be claimed, without claiming it.
+pub async fn run_state(conn: &mut AsyncPgConnection, id: Uuid) -> Result<Option<RunState>> {
+    let row: Option<(JobStatus, bool)> = import_jobs::table
+        .find(id)
+        .select((
+            import_jobs::status,
+            diesel::dsl::sql::<diesel::sql_types::Bool>(
+                "COALESCE(lease_owner IS NOT NULL AND lease_expires_at > clock_timestamp(), false)",
+            ),
+        ))
+        .first(conn)
+        .await
+        .optional()?;
+    Ok(row.map(|(status, live)| match (status.is_final(), live) {
+        (true, _) => RunState::Final,
+        (false, true) => RunState::Running,
+        (false, false) => RunState::Open,
+    }))
 }
 
 /// Counts of one committed batch, added to the job's totals.
