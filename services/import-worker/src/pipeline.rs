@@ -6,7 +6,7 @@
 use crate::write::{Batch, BatchScope, ErrorRow, Writer};
 use diesel_async::{AsyncConnection, AsyncPgConnection};
 use foxflow_domain::ImportType;
-use foxflow_domain::records::{ColumnMap, Record, ReferenceData};
+use foxflow_domain::records::{ColumnMap, Record, ReferenceData, shorten};
 use foxflow_sheets::{Limits, SheetRow, detect_format};
 use foxflow_storage::entities::ParentCache;
 use foxflow_storage::jobs::{self, Progress};
@@ -45,6 +45,8 @@ pub struct RunContext {
     pub dry_run: bool,
     pub generate_ai: bool,
     pub checkpoint_row: u64,
+    /// Error rows committed by earlier attempts (counted against the cap).
+    pub prior_error_rows: i64,
     pub worker_id: String,
     pub lease: Duration,
     pub batch_rows: usize,
@@ -85,6 +87,7 @@ pub async fn run(ctx: RunContext, metrics: &crate::metrics::Metrics) -> Result<R
         file_name: ctx.file_name.clone(),
         import_type: ctx.import_type,
         checkpoint_row: ctx.checkpoint_row,
+        error_rows: ctx.prior_error_rows,
         replay: ctx.dry_run,
         batch_rows: ctx.batch_rows,
         limits: ctx.limits.clone(),
@@ -279,6 +282,8 @@ struct ParseJob {
     import_type: ImportType,
     /// Rows up to here were counted by an earlier attempt.
     checkpoint_row: u64,
+    /// Error rows counted so far, earlier attempts included.
+    error_rows: i64,
     /// Sends those rows again, as replayed batches (a dry run, whose earlier
     /// writes were rolled back); an import skips them (they are committed).
     replay: bool,
@@ -363,11 +368,26 @@ impl ParseJob {
                         record => batch.records.push((line, record)),
                     }
                 }
-                Err(errors) => batch.errors.push(ErrorRow {
-                    line,
-                    errors,
-                    raw: raw_row(&headers, &fields),
-                }),
+                Err(errors) => {
+                    if !replay {
+                        self.error_rows += 1;
+                        if self.error_rows > MAX_ERROR_ROWS {
+                            return Err((
+                                "too_many_errors",
+                                format!(
+                                    "more than {MAX_ERROR_ROWS} rows of this file are in error; the import \
+                                     stopped at row {line}. The report lists the first ones: fix the file \
+                                     (is it the right type of import?) and upload it again"
+                                ),
+                            ));
+                        }
+                    }
+                    batch.errors.push(ErrorRow {
+                        line,
+                        errors,
+                        raw: raw_row(&headers, &fields),
+                    })
+                }
             }
             if batch.len() >= self.batch_rows || born.elapsed() >= BATCH_MAX_AGE {
                 if tx
@@ -390,15 +410,46 @@ fn io_err(e: std::io::Error) -> (&'static str, String) {
     ("unreadable_file", format!("the stored file cannot be read: {e}"))
 }
 
-/// The original row as `{header: value}`, kept with its errors for the report.
+/// A file with more error rows than this stops with `too_many_errors`
+/// instead of storing them all: with at most one error per field and the
+/// original row kept under [`RAW_MAX_BYTES`], a hostile file stores at most
+/// a few hundred megabytes of errors, a wrong one (the wrong import type)
+/// stops early with a reason (docs/security.md).
+const MAX_ERROR_ROWS: i64 = 20_000;
+
+/// What an error row keeps of its original row: its non-empty cells, at most
+/// this many, each cut like an error's value. A wide row of empty cells (512
+/// columns of `,`) keeps only what it holds.
+const RAW_MAX_CELLS: usize = 64;
+/// And at most about this many bytes of them in all.
+const RAW_MAX_BYTES: usize = 4_096;
+
+/// The original row as `{header: value}`, kept with its errors for the
+/// report: the non-empty cells only, at most [`RAW_MAX_CELLS`] of them, each
+/// at most `ERROR_VALUE_CHARS` (200) characters; what is left out is counted
+/// under `…`.
 fn raw_row(headers: &[String], fields: &[String]) -> serde_json::Value {
     let mut map = serde_json::Map::new();
+    let mut left_out = 0usize;
+    let mut bytes = 0;
     for (i, value) in fields.iter().enumerate() {
+        if value.trim().is_empty() {
+            continue;
+        }
+        if map.len() == RAW_MAX_CELLS || bytes >= RAW_MAX_BYTES {
+            left_out += 1;
+            continue;
+        }
         let key = headers
             .get(i)
-            .cloned()
+            .map(|h| shorten(h))
             .unwrap_or_else(|| format!("column_{}", i + 1));
-        map.insert(key, serde_json::Value::String(value.clone()));
+        let value = shorten(value);
+        bytes += key.len() + value.len();
+        map.insert(key, serde_json::Value::String(value));
+    }
+    if left_out > 0 {
+        map.insert("…".into(), serde_json::Value::String(format!("{left_out} more cells")));
     }
     serde_json::Value::Object(map)
 }
@@ -406,6 +457,26 @@ fn raw_row(headers: &[String], fields: &[String]) -> serde_json::Value {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_wide_row_keeps_its_filled_cells_only_and_at_most_64() {
+        let headers: Vec<String> = (0..512).map(|i| format!("h{i}")).collect();
+        let mut fields = vec![String::new(); 512];
+        fields[1] = "x".into();
+        let raw = raw_row(&headers, &fields);
+        assert_eq!(raw, serde_json::json!({"h1": "x"}));
+        let full: Vec<String> = (0..512).map(|i| "y".repeat(i % 3 + 1)).collect();
+        let raw = raw_row(&headers, &full);
+        let map = raw.as_object().unwrap();
+        assert_eq!(map.len(), RAW_MAX_CELLS + 1);
+        assert_eq!(map["…"], "448 more cells");
+        let long = vec!["z".repeat(10_000)];
+        let raw = raw_row(&headers, &long);
+        assert!(raw["h0"].as_str().unwrap().chars().count() < 260);
+        let wide: Vec<String> = (0..512).map(|_| "w".repeat(500)).collect();
+        let raw = raw_row(&headers, &wide);
+        assert!(raw.to_string().len() < RAW_MAX_BYTES + 600, "{}", raw.to_string().len());
+    }
 
     #[tokio::test]
     async fn a_parser_that_panics_fails_the_run_instead_of_ending_it() {

@@ -376,16 +376,18 @@ fn entreprise_row(e: &EntrepriseRecord) -> EntrepriseRow {
 
 /// One stored error per problem, each carrying its row's original cells.
 fn to_error_rows(job_id: Uuid, rows: &[ErrorRow]) -> Vec<NewImportError> {
+    // The original row goes with the row's first error only: one copy per
+    // row, not one per error.
     rows.iter()
         .flat_map(|row| {
-            row.errors.iter().map(move |e| NewImportError {
+            row.errors.iter().enumerate().map(move |(i, e)| NewImportError {
                 job_id,
                 row: row.line as i64,
                 column: e.column.clone(),
                 value: e.value.clone(),
                 code: e.code.to_owned(),
                 message: e.message.clone(),
-                raw: Some(row.raw.clone()),
+                raw: (i == 0).then(|| row.raw.clone()),
             })
         })
         .collect()

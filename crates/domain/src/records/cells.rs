@@ -387,7 +387,9 @@ impl<'a> RowParser<'a> {
 /// longer one is cut there and marked with how long it was.
 pub const ERROR_VALUE_CHARS: usize = 200;
 
-fn shorten(value: &str) -> String {
+/// A value as an error keeps it: at most [`ERROR_VALUE_CHARS`] characters,
+/// cut with its full length said.
+pub fn shorten(value: &str) -> String {
     match value.char_indices().nth(ERROR_VALUE_CHARS) {
         None => value.to_owned(),
         Some((cut, _)) => format!(

@@ -17,6 +17,7 @@ mod test_support;
 mod types;
 mod ville;
 
+pub use cells::{ERROR_VALUE_CHARS, shorten};
 pub use columns::ColumnMap;
 pub use types::{
     CategorieRecord, EntrepriseRecord, FileError, ParsedRow, Record, ReferenceData, RowError, SkipReason,

@@ -493,3 +493,80 @@ async fn hostile_files_end_as_file_level_errors_and_the_worker_survives_them() {
         "no job needed a second attempt: the worker never died"
     );
 }
+
+/// Issue 16: rows built to multiply error storage. A 32 KB `naf_codes` cell
+/// of 16,383 bad tokens once made 16,383 error rows each holding the cell
+/// and the row (3.3 GB of worker memory); 50,000 rows of a 512-column file
+/// kept a 75 KB raw-row map per error. Now a cell is one error with its value
+/// cut, a raw row keeps its filled cells under 4 KB, and past 20,000 error
+/// rows the job stops with `too_many_errors`. The worker is the same process
+/// afterwards, its peak memory stays under 256 MB, and it imports the next
+/// file.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rows_built_to_multiply_errors_are_bounded() {
+    let app = TestApp::spawn_with(TestOptions {
+        import_worker: false,
+        ..Default::default()
+    })
+    .await;
+    let worker = ServiceProcess::start("import-worker", "error-bomb-worker", app.env());
+    let db = app.pg().await;
+    let started = std::time::Instant::now();
+
+    let bomb = format!("nom,categorie,naf_codes\nPlombier,Bâtiment,{}\n", vec!["a"; 16_383].join(" "));
+    let id = app.submit("naf.csv", bomb.into_bytes(), "sous_categories").await;
+    let job = app.wait_final(&id, WAIT).await;
+    assert_eq!(job["error_rows"], 1, "{job}");
+    let stored: i64 = db
+        .query_one(
+            "SELECT COALESCE(sum(length(COALESCE(value, '')) + length(message) + length(COALESCE(raw::text, ''))), 0)::int8
+             FROM import_errors WHERE job_id = $1::text::uuid",
+            &[&id],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    assert!(stored < 4_000, "one short error for the cell, not 16,383 copies: {stored} characters");
+
+    let mut wide = String::from("siren,nom");
+    for i in 3..=512 {
+        wide.push_str(&format!(",c{i}"));
+    }
+    wide.push('\n');
+    for _ in 0..50_000 {
+        wide.push_str(",x\n");
+    }
+    let id = app.submit("wide.csv", wide.into_bytes(), "entreprises").await;
+    let job = app.wait_final(&id, WAIT).await;
+    assert_eq!(job["status"], "error", "{job}");
+    assert!(
+        job["last_error"].as_str().unwrap_or_default().contains("more than 20000 rows of this file are in error"),
+        "{job}"
+    );
+    let (rows, bytes): (i64, i64) = {
+        let r = db
+            .query_one(
+                "SELECT count(DISTINCT row)::int8, COALESCE(sum(length(COALESCE(raw::text, ''))), 0)::int8
+                 FROM import_errors WHERE job_id = $1::text::uuid",
+                &[&id],
+            )
+            .await
+            .unwrap();
+        (r.get(0), r.get(1))
+    };
+    assert!(rows <= 20_001, "stopped at the cap: {rows} error rows");
+    assert!(bytes < 20_001 * 100, "raw rows keep their filled cells only: {bytes} bytes");
+    assert!(started.elapsed() < Duration::from_secs(60), "{:?}", started.elapsed());
+
+    let id = app.submit("good.xlsx", build::good_xlsx(), "entreprises").await;
+    assert_eq!(app.wait_final(&id, WAIT).await["status"], "success");
+    let peak = peak_rss_mib(worker.pid());
+    println!("error-bomb worker peak RSS: {peak} MiB");
+    assert!(peak < 256, "the worker's peak memory was {peak} MiB");
+    let attempts: i64 = db
+        .query_one("SELECT max(attempts)::int8 FROM import_jobs", &[])
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(attempts, 1, "no job needed a second attempt: the worker never died");
+}
