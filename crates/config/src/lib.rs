@@ -7,6 +7,9 @@ use std::net::SocketAddr;
 use std::str::FromStr;
 use std::time::Duration;
 
+mod networks;
+pub use networks::{IpNet, WebhookNetworks, is_public};
+
 #[derive(Debug, thiserror::Error)]
 #[error("invalid value for {var}: {reason}")]
 pub struct ConfigError {
@@ -35,11 +38,13 @@ impl FromStr for Rate {
     type Err = String;
     fn from_str(s: &str) -> Result<Self, Self::Err> {
         let s = s.trim();
-        if matches!(
-            s.to_ascii_lowercase().as_str(),
-            "off" | "none" | "0" | "unlimited"
-        ) {
+        if matches!(s.to_ascii_lowercase().as_str(), "off" | "none" | "unlimited") {
             return Ok(Rate::Off);
+        }
+        // A bare `0` reads as "none allowed" to some and "no limit" to others;
+        // guessing either way is wrong for someone, so it is refused.
+        if s.parse::<u64>() == Ok(0) {
+            return Err("`0` is ambiguous: write `off` to lift the limit, or a rate such as `1/h`".into());
         }
         let (n, unit) = s
             .split_once('/')
@@ -142,6 +147,19 @@ pub struct Config {
     pub webhook_retry_base: Duration,
     /// One delivery attempt, the receiver's answer included (`WEBHOOK_TIMEOUT`).
     pub webhook_timeout: Duration,
+    /// `WEBHOOK_ALLOW_PRIVATE_NETWORKS` (default: none): networks besides the
+    /// public internet that webhooks may be delivered to, e.g. `127.0.0.0/8`
+    /// for a receiver on the same host. Everything else non-public is refused.
+    pub webhook_allow_private_networks: WebhookNetworks,
+    /// `EVENTS_STREAMS_PER_TOKEN` (default 4): open events streams one token
+    /// may hold on one API replica; each polls the database.
+    pub events_streams_per_token: usize,
+    /// `EVENTS_STREAMS_TOTAL` (default 200): open events streams on one API
+    /// replica, all tokens together.
+    pub events_streams_total: usize,
+    /// `AI_MAX_PENDING_TASKS_PER_USER` (default 50000): a user's AI tasks
+    /// pending or processing at once; a request that would pass it is refused whole.
+    pub ai_max_pending_tasks_per_user: u64,
 }
 
 impl fmt::Debug for Config {
@@ -257,11 +275,21 @@ impl Config {
             webhook_max_attempts: env.parse("WEBHOOK_MAX_ATTEMPTS", "8")?,
             webhook_retry_base: env.duration("WEBHOOK_RETRY_BASE", "1s")?,
             webhook_timeout: env.duration("WEBHOOK_TIMEOUT", "10s")?,
+            webhook_allow_private_networks: env.parse("WEBHOOK_ALLOW_PRIVATE_NETWORKS", "")?,
+            events_streams_per_token: env.parse("EVENTS_STREAMS_PER_TOKEN", "4")?,
+            events_streams_total: env.parse("EVENTS_STREAMS_TOTAL", "200")?,
+            ai_max_pending_tasks_per_user: env.parse("AI_MAX_PENDING_TASKS_PER_USER", "50000")?,
         };
         if config.webhook_max_attempts == 0 || config.webhook_timeout.is_zero() {
             return Err(ConfigError {
                 var: "WEBHOOK_MAX_ATTEMPTS/WEBHOOK_TIMEOUT",
                 reason: "must be at least 1 attempt and more than 0s".into(),
+            });
+        }
+        if config.events_streams_per_token == 0 || config.events_streams_total == 0 {
+            return Err(ConfigError {
+                var: "EVENTS_STREAMS_PER_TOKEN/EVENTS_STREAMS_TOTAL",
+                reason: "must be at least 1".into(),
             });
         }
         if config.ai_provider == AiProviderKind::OpenAi && config.openai_base_url.is_none() {
@@ -403,6 +431,26 @@ mod tests {
     }
 
     #[test]
+    fn abuse_limits() {
+        let c = cfg(&[]).unwrap();
+        assert_eq!(c.webhook_allow_private_networks, WebhookNetworks::public_only());
+        assert_eq!(c.events_streams_per_token, 4);
+        assert_eq!(c.events_streams_total, 200);
+        assert_eq!(c.ai_max_pending_tasks_per_user, 50_000);
+        let c = cfg(&[("WEBHOOK_ALLOW_PRIVATE_NETWORKS", "127.0.0.0/8,::1")]).unwrap();
+        assert!(
+            c.webhook_allow_private_networks
+                .permits("127.0.0.1".parse().unwrap())
+        );
+        let e = cfg(&[("WEBHOOK_ALLOW_PRIVATE_NETWORKS", "localhost")])
+            .err()
+            .unwrap();
+        assert_eq!(e.var, "WEBHOOK_ALLOW_PRIVATE_NETWORKS");
+        let e = cfg(&[("EVENTS_STREAMS_TOTAL", "0")]).err().unwrap();
+        assert_eq!(e.var, "EVENTS_STREAMS_PER_TOKEN/EVENTS_STREAMS_TOTAL");
+    }
+
+    #[test]
     fn rates() {
         assert_eq!("off".parse::<Rate>(), Ok(Rate::Off));
         assert_eq!(
@@ -415,6 +463,37 @@ mod tests {
         );
         assert!("0/m".parse::<Rate>().is_err());
         assert!("5/d".parse::<Rate>().is_err());
+    }
+
+    /// Issue 16: `0` once meant "no limit", the opposite of what it says.
+    #[test]
+    fn a_zero_rate_is_refused_and_names_the_variable() {
+        for var in ["IMPORT_RATE_LIMIT", "AI_RATE_LIMIT", "UPLOAD_THROTTLE"] {
+            for zero in ["0", " 0 ", "00", "0/m", "0/s", "0/h"] {
+                let e = cfg(&[(var, zero)])
+                    .err()
+                    .unwrap_or_else(|| panic!("{var}={zero:?} accepted"));
+                assert_eq!(e.var, var);
+                assert!(e.to_string().contains(var), "{e}");
+            }
+            let e = cfg(&[(var, "0")]).err().unwrap();
+            assert!(
+                e.reason.contains("`off`"),
+                "the message says how to lift the limit: {e}"
+            );
+            assert_eq!(cfg(&[(var, "off")]).unwrap().rate(var), Rate::Off);
+            assert_eq!(cfg(&[(var, "OFF")]).unwrap().rate(var), Rate::Off);
+        }
+    }
+
+    impl Config {
+        fn rate(&self, var: &str) -> Rate {
+            match var {
+                "IMPORT_RATE_LIMIT" => self.import_rate_limit,
+                "AI_RATE_LIMIT" => self.ai_rate_limit,
+                _ => self.upload_throttle,
+            }
+        }
     }
 
     #[test]

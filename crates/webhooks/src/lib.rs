@@ -8,6 +8,9 @@ use sha2::Sha256;
 use std::time::Duration;
 use tokio::sync::watch;
 
+mod targets;
+pub use targets::{NotAllowed, Targets};
+
 /// Deliveries claimed per round (and sent concurrently).
 const BATCH: i64 = 16;
 /// How long a claimed delivery is ours: longer than any attempt can take.
@@ -68,27 +71,27 @@ pub fn signature(secret: &str, timestamp: i64, body: &[u8]) -> String {
 
 /// Runs until `shutdown` turns true. An attempt in flight then finishes
 /// (it is bounded by the timeout); a delivery not attempted stays queued.
-pub async fn run_webhook_deliveries(pool: DbPool, settings: Settings, mut shutdown: watch::Receiver<bool>) {
-    let client = match reqwest::Client::builder()
-        .timeout(settings.timeout)
-        .connect_timeout(settings.timeout.min(Duration::from_secs(5)))
-        // A receiver answers; it does not send us elsewhere.
-        .redirect(reqwest::redirect::Policy::none())
-        .user_agent(concat!("Foxflow-Webhooks/", env!("CARGO_PKG_VERSION")))
-        .build()
-    {
+/// Only `targets` are connected to.
+pub async fn run_webhook_deliveries(
+    pool: DbPool,
+    settings: Settings,
+    targets: Targets,
+    mut shutdown: watch::Receiver<bool>,
+) {
+    let client = match client(&settings, &targets) {
         Ok(c) => c,
         Err(e) => {
             tracing::error!(error = %e, "cannot build the webhook HTTP client; webhooks are not delivered");
             return;
         }
     };
+    let targets = &targets;
     let mut failures = 0u32;
     loop {
         if *shutdown.borrow() {
             return;
         }
-        let wait = match deliver_round(&pool, &client, &settings).await {
+        let wait = match deliver_round(&pool, &client, &settings, targets).await {
             Ok(n) if n as i64 == BATCH => {
                 failures = 0;
                 continue;
@@ -109,6 +112,19 @@ pub async fn run_webhook_deliveries(pool: DbPool, settings: Settings, mut shutdo
             _ = shutdown.changed() => {}
         }
     }
+}
+
+fn client(settings: &Settings, targets: &Targets) -> reqwest::Result<reqwest::Client> {
+    reqwest::Client::builder()
+        .timeout(settings.timeout)
+        .connect_timeout(settings.timeout.min(Duration::from_secs(5)))
+        // A receiver answers; it does not send us elsewhere.
+        .redirect(reqwest::redirect::Policy::none())
+        // A proxy would resolve and connect on our behalf, out of reach of the check.
+        .no_proxy()
+        .dns_resolver(std::sync::Arc::new(targets.resolver()))
+        .user_agent(concat!("Foxflow-Webhooks/", env!("CARGO_PKG_VERSION")))
+        .build()
 }
 
 /// How long to sleep: until the next retry is due, or one poll at most.
@@ -132,6 +148,7 @@ async fn deliver_round(
     pool: &DbPool,
     client: &reqwest::Client,
     settings: &Settings,
+    targets: &Targets,
 ) -> Result<usize, StorageError> {
     let due = {
         let mut conn = foxflow_storage::pool::conn(pool).await?;
@@ -141,7 +158,7 @@ async fn deliver_round(
     // No connection is held while receivers answer.
     let results: Vec<_> = futures::stream::iter(due)
         .map(|d| async move {
-            let result = attempt(client, settings, &d).await;
+            let result = attempt(client, settings, targets, &d).await;
             (d, result)
         })
         .buffer_unordered(BATCH as usize)
@@ -171,8 +188,18 @@ async fn deliver_round(
     Ok(n)
 }
 
-/// One POST.
-async fn attempt(client: &reqwest::Client, settings: &Settings, d: &DueDelivery) -> AttemptResult {
+/// One POST. What is recorded is the status code or a short, fixed
+/// description: never the receiver's answer, nor the error chain (which
+/// would tell whoever reads the deliveries how our network answers).
+async fn attempt(
+    client: &reqwest::Client,
+    settings: &Settings,
+    targets: &Targets,
+    d: &DueDelivery,
+) -> AttemptResult {
+    if let Err(refused) = targets.check_url(&d.url) {
+        return not_allowed(d, &refused);
+    }
     let body = serde_json::to_vec(&d.payload).expect("JSON values serialise");
     let timestamp = chrono::Utc::now().timestamp();
     let sent = client
@@ -195,30 +222,40 @@ async fn attempt(client: &reqwest::Client, settings: &Settings, d: &DueDelivery)
             error: format!("the receiver answered {}", resp.status()),
             retry_in: settings.retry_after(attempt),
         },
-        Err(e) => AttemptResult::Failed {
-            status_code: None,
-            error: describe(&e),
-            retry_in: settings.retry_after(attempt),
+        Err(e) => match targets::refusal(&e) {
+            Some(refused) => not_allowed(d, refused),
+            None => {
+                // The cause chain goes to the worker's log, not to the delivery.
+                tracing::debug!(delivery = %d.id, error = ?e, "webhook request failed");
+                AttemptResult::Failed {
+                    status_code: None,
+                    error: describe(&e).to_owned(),
+                    retry_in: settings.retry_after(attempt),
+                }
+            }
         },
     }
 }
 
-fn describe(e: &reqwest::Error) -> String {
-    let what = if e.is_timeout() {
+/// A refused address is not retried: the hook needs a new URL or the
+/// operator an allowlist entry, neither of which waiting brings.
+fn not_allowed(d: &DueDelivery, refused: &NotAllowed) -> AttemptResult {
+    tracing::warn!(delivery = %d.id, webhook = %d.webhook_id, address = %refused.address, "webhook target refused");
+    AttemptResult::Failed {
+        status_code: None,
+        error: "refused: the target address is not allowed (WEBHOOK_ALLOW_PRIVATE_NETWORKS)".into(),
+        retry_in: None,
+    }
+}
+
+fn describe(e: &reqwest::Error) -> &'static str {
+    if e.is_timeout() {
         "timed out"
     } else if e.is_connect() {
         "cannot connect"
     } else {
         "request failed"
-    };
-    let mut msg = what.to_owned();
-    let mut source = std::error::Error::source(e);
-    while let Some(s) = source {
-        msg.push_str(": ");
-        msg.push_str(&s.to_string());
-        source = s.source();
     }
-    msg
 }
 
 #[cfg(test)]
@@ -241,6 +278,36 @@ mod tests {
             ..Settings::default()
         };
         assert_eq!(long.retry_after(60), Some(MAX_BACKOFF));
+    }
+
+    /// A name resolving to loopback is refused before any connection, and
+    /// the refusal is recognised in reqwest's error chain.
+    #[tokio::test]
+    async fn a_name_resolving_to_loopback_is_refused_at_connect() {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let strict = Targets::new(foxflow_config::WebhookNetworks::public_only());
+        let c = client(&Settings::default(), &strict).unwrap();
+        let e = c
+            .post(format!("http://localhost:{port}/hook"))
+            .send()
+            .await
+            .expect_err("refused");
+        let refused = targets::refusal(&e).expect("the refusal is in the chain");
+        assert!(refused.address.is_loopback(), "{refused}");
+        assert!(strict.check_url(&format!("http://127.0.0.1:{port}/")).is_err());
+        assert!(strict.check_url("http://[::1]/").is_err());
+        assert!(strict.check_url("https://hooks.example.com/").is_ok());
+        // Allowed explicitly, the same name connects.
+        let open = Targets::new("127.0.0.0/8,::1".parse().unwrap());
+        let c = client(&Settings::default(), &open).unwrap();
+        let accept = tokio::spawn(async move { listener.accept().await.map(|_| ()) });
+        let _ = c
+            .post(format!("http://localhost:{port}/hook"))
+            .timeout(Duration::from_millis(300))
+            .send()
+            .await;
+        accept.await.unwrap().expect("connected");
     }
 
     #[test]

@@ -6,6 +6,7 @@ pub mod observe;
 mod report;
 pub mod routes;
 pub mod state;
+mod streams;
 pub mod upload;
 pub mod views;
 

@@ -18,4 +18,7 @@ pub struct AppState {
     /// Ends long-lived responses (the events streams) so a graceful stop
     /// does not wait for them.
     pub shutdown: Shutdown,
+    /// The open events streams, counted against `EVENTS_STREAMS_PER_TOKEN`
+    /// and `EVENTS_STREAMS_TOTAL`.
+    pub event_streams: Arc<crate::streams::StreamSlots>,
 }

@@ -538,7 +538,13 @@ async fn a_task_handed_back_more_often_than_the_delivery_limit_still_succeeds() 
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_template_batch_of_200_pages_succeeds_and_passes_the_validator() {
-    let app = spawn(&[("AI_PROVIDER", "template"), ("WORKER_PREFETCH", "8")]).await;
+    let app = spawn(&[
+        ("AI_PROVIDER", "template"),
+        ("WORKER_PREFETCH", "8"),
+        // The hook below is on loopback, refused unless allowed.
+        ("WEBHOOK_ALLOW_PRIVATE_NETWORKS", "127.0.0.0/8"),
+    ])
+    .await;
     let names: Vec<String> = (0..200).map(|i| format!("Entreprise {i} SARL")).collect();
     let ids = seed(&app, &names).await;
     // A hook, to count the completions: eight tasks end at once, and the batch

@@ -16,7 +16,11 @@ const DEADLINE: Duration = Duration::from_secs(30);
 fn fast_retries() -> TestOptions {
     TestOptions {
         ai_worker: true,
-        env: vec![("WEBHOOK_RETRY_BASE".into(), "100ms".into())],
+        env: vec![
+            ("WEBHOOK_RETRY_BASE".into(), "100ms".into()),
+            // The receiver listens on loopback, refused unless allowed.
+            ("WEBHOOK_ALLOW_PRIVATE_NETWORKS".into(), "127.0.0.0/8".into()),
+        ],
         ..Default::default()
     }
 }

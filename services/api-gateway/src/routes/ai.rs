@@ -23,6 +23,9 @@ const MAX_IDS: usize = 10_000;
 const MAX_FILTERED: i64 = 50_000;
 /// Failed tasks shown with a batch.
 const FAILURES_PREVIEW: i64 = 20;
+/// What a user over the AI quota is told to wait: tasks drain at the
+/// provider's pace, so a minute is a fair first retry.
+const RETRY_AFTER_QUOTA_S: u64 = 60;
 
 /// Registers this module's routes under `/api/v1`.
 pub fn configure(cfg: &mut web::ServiceConfig) {
@@ -63,6 +66,8 @@ pub struct CreateBatch {
         (status = 404, description = "No such import", body = ErrorBody),
         (status = 409, description = "The import has no imported rows yet", body = ErrorBody),
         (status = 422, description = "Unknown target, kind or ids; not exactly one selection", body = ErrorBody),
+        (status = 429, description = "The user's pending and processing tasks plus this request's would pass \
+         AI_MAX_PENDING_TASKS_PER_USER; nothing was created. See Retry-After", body = ErrorBody),
         (status = 503, description = "Database unavailable", body = ErrorBody),
     ),
     security(("bearer" = []))
@@ -149,9 +154,26 @@ pub async fn create(
         owner_id: Some(caller.0.user_id),
         selection,
     };
+    let user = caller.0.user_id;
+    let quota = state.config.ai_max_pending_tasks_per_user;
+    let asked = (ids.len() as u64).saturating_mul(new.kinds.len() as u64);
     let created = conn
-        .transaction::<_, StorageError, _>(async |conn| ai::create_batch(conn, &new, &ids, None).await)
+        .transaction::<_, StorageError, _>(async |conn| {
+            // The check and the insert under one per-user lock: two requests
+            // at once cannot both fit in the room that was left for one.
+            let pending = lock_and_count_unfinished(conn, user).await?;
+            if pending.saturating_add(asked) > quota {
+                return Ok(Err(pending));
+            }
+            ai::create_batch(conn, &new, &ids, None).await.map(Ok)
+        })
         .await?;
+    let created = created.map_err(|pending| {
+        tracing::info!(user = %user, pending, asked, quota, "AI batch refused: over the per-user quota");
+        ApiError::TooManyRequests {
+            retry_after_s: RETRY_AFTER_QUOTA_S,
+        }
+    })?;
     state.relay_wake.notify_one();
     let progress = ai::batch_progress(&mut conn, created.id)
         .await?
@@ -159,6 +181,38 @@ pub async fn create(
     Ok(HttpResponse::Accepted()
         .insert_header((header::LOCATION, format!("/api/v1/ai/generations/{}", created.id)))
         .json(progress))
+}
+
+/// Takes the user's AI-quota lock for the rest of the transaction and
+/// counts their tasks still `pending` or `processing`. Only batches not yet
+/// completed are looked at; their tasks are found through
+/// `ai_tasks_batch_status_idx`.
+async fn lock_and_count_unfinished(
+    conn: &mut diesel_async::AsyncPgConnection,
+    user: Uuid,
+) -> Result<u64, StorageError> {
+    use diesel::sql_types::{BigInt, Uuid as SqlUuid};
+    use diesel_async::RunQueryDsl;
+
+    #[derive(diesel::QueryableByName)]
+    struct Count {
+        #[diesel(sql_type = BigInt)]
+        n: i64,
+    }
+    diesel::sql_query("SELECT pg_advisory_xact_lock(hashtextextended('ai-quota:' || $1::text, 0))")
+        .bind::<SqlUuid, _>(user)
+        .execute(conn)
+        .await?;
+    let count: Count = diesel::sql_query(
+        "SELECT count(*) AS n
+           FROM ai_batches b
+           JOIN ai_tasks t ON t.batch_id = b.id AND t.status IN ('pending', 'processing')
+          WHERE b.owner_id = $1 AND b.completed_at IS NULL",
+    )
+    .bind::<SqlUuid, _>(user)
+    .get_result(conn)
+    .await?;
+    Ok(u64::try_from(count.n).unwrap_or(0))
 }
 
 fn kinds_for(target: TargetType, asked: Option<&[String]>) -> Result<Vec<TextKind>, ApiError> {

@@ -5,17 +5,25 @@
 //! listening for notifications: progress is committed batch by batch by
 //! another process, and a poll needs nothing besides the pool. It holds no
 //! connection between polls.
+//!
+//! Each open stream costs a poll every half second on a small pool, so
+//! streams are counted per token and in all on this replica
+//! (`EVENTS_STREAMS_PER_TOKEN`, `EVENTS_STREAMS_TOTAL`) and refused with 429
+//! past either; and a stream re-reads its token every few seconds, so a
+//! revoked token does not keep its streams.
 
 use crate::auth::Caller;
 use crate::error::ApiError;
 use crate::routes::job_access::visible_job;
 use crate::state::AppState;
+use crate::streams::StreamSlot;
 use actix_web::http::header;
-use actix_web::{HttpResponse, get, web};
+use actix_web::{HttpRequest, HttpResponse, get, web};
 use bytes::Bytes;
 use foxflow_domain::JobStatus;
 use foxflow_storage::jobs::{self, ImportJob, JobView};
-use foxflow_storage::pool;
+use foxflow_storage::{StorageError, pool};
+use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::watch;
 use tokio::time::Instant;
@@ -29,8 +37,26 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
 /// How often the job is looked at.
 const POLL_EVERY: Duration = Duration::from_millis(500);
 /// A comment line when nothing changed for that long, so proxies and
-/// clients do not take a quiet import for a dead connection.
-const KEEPALIVE_EVERY: Duration = Duration::from_secs(15);
+/// clients do not take a quiet import for a dead connection. It is also how
+/// a client that left is noticed: the server does not watch the read side
+/// of a streaming response, so only a failed write (the second after the
+/// peer's reset) ends the stream and gives its place back; 5 s keeps a
+/// departed client's place held for about 10 s.
+const KEEPALIVE_EVERY: Duration = Duration::from_secs(5);
+/// How often an open stream checks that its token is still valid: the
+/// longest a revoked token keeps a stream.
+const TOKEN_RECHECK_EVERY: Duration = Duration::from_secs(2);
+/// What a refused stream is told to wait: streams end as imports do.
+const RETRY_AFTER_FULL_S: u64 = 10;
+
+/// The bearer token as sent; the [`Caller`] extractor already checked it.
+fn bearer(req: &HttpRequest) -> Option<String> {
+    req.headers()
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer ").or_else(|| v.strip_prefix("bearer ")))
+        .map(|t| t.trim().to_owned())
+}
 
 /// Streams the job: one `job` frame at once and on every change, then
 /// `job` + `end` on a final status. Ends early on server shutdown.
@@ -44,12 +70,15 @@ const KEEPALIVE_EVERY: Duration = Duration::from_secs(15);
          content_type = "text/event-stream", body = String),
         (status = 401, description = "No valid bearer token", body = crate::views::ErrorBody),
         (status = 404, description = "No such import (or another user's)", body = crate::views::ErrorBody),
+        (status = 429, description = "Too many open streams for this token or on this server; see Retry-After",
+         body = crate::views::ErrorBody),
         (status = 503, description = "Database unavailable", body = crate::views::ErrorBody),
     ),
     security(("bearer" = []))
 )]
 #[get("/imports/{id}/events")]
 pub async fn events(
+    req: HttpRequest,
     path: web::Path<String>,
     state: web::Data<AppState>,
     caller: Caller,
@@ -59,7 +88,21 @@ pub async fn events(
         let mut conn = pool::conn(&state.pool).await?;
         visible_job(&mut conn, &caller, &path).await?
     };
+    let token = bearer(&req).ok_or(ApiError::Unauthorized)?;
+    let slot = state
+        .event_streams
+        .acquire(
+            foxflow_storage::auth::hash_token(&token),
+            state.config.events_streams_per_token,
+            state.config.events_streams_total,
+        )
+        .ok_or(ApiError::TooManyRequests {
+            retry_after_s: RETRY_AFTER_FULL_S,
+        })?;
     let stream = EventStream {
+        _slot: slot,
+        token,
+        token_checked: Instant::now(),
         shutdown: state.shutdown.subscribe(),
         state: state.into_inner(),
         job_id: job.id,
@@ -80,7 +123,12 @@ pub async fn events(
 }
 
 struct EventStream {
-    state: std::sync::Arc<AppState>,
+    /// Counted among the open streams while this lives.
+    _slot: StreamSlot,
+    /// Re-read every `TOKEN_RECHECK_EVERY`; never logged.
+    token: String,
+    token_checked: Instant,
+    state: Arc<AppState>,
     job_id: Uuid,
     /// What was last sent, to send only changes.
     last: Option<Fingerprint>,
@@ -157,6 +205,19 @@ impl EventStream {
     /// Reads the job; a frame when it changed (two when it became final).
     async fn poll(&mut self) -> Result<Option<Bytes>, ApiError> {
         let mut conn = pool::conn(&self.state.pool).await?;
+        if self.token_checked.elapsed() >= TOKEN_RECHECK_EVERY {
+            match foxflow_storage::auth::authenticate(&mut conn, &self.token).await {
+                Ok(_) => self.token_checked = Instant::now(),
+                Err(StorageError::NotFound) => {
+                    // Revoked (or its user deleted): close without a final
+                    // frame; reconnecting gets the 401.
+                    tracing::info!(job = %self.job_id, "events stream closed: token revoked");
+                    self.done = true;
+                    return Ok(None);
+                }
+                Err(e) => return Err(e.into()),
+            }
+        }
         let Some(job) = jobs::get_job(&mut conn, self.job_id).await? else {
             // Deleted under us (retention): nothing more will come.
             self.done = true;

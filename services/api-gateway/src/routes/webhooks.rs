@@ -2,13 +2,18 @@
 //! `ai_batch.completed`, list and delete hooks, and read a hook's
 //! deliveries. Delivery itself runs in the import worker
 //! (`foxflow-webhooks`); see docs/webhooks.md.
+//!
+//! A hook makes our servers send requests where its URL says, so a URL whose
+//! host is (or resolves to) a non-public address is refused unless that
+//! network is in `WEBHOOK_ALLOW_PRIVATE_NETWORKS`; the delivery loop checks
+//! again on every attempt, since a name can be re-pointed after this check.
 
 use crate::auth::Caller;
 use crate::error::ApiError;
 use crate::routes::Paging;
 use crate::state::AppState;
 use crate::views::ErrorBody;
-use actix_web::http::header;
+use actix_web::http::{Uri, header};
 use actix_web::{HttpResponse, delete, get, post, web};
 use chrono::{DateTime, Utc};
 use foxflow_domain::webhooks::{WebhookEvent, WebhookUrl};
@@ -17,6 +22,8 @@ use foxflow_storage::webhooks::DeliveryStatus;
 use foxflow_storage::{pool, webhooks};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
+use std::net::IpAddr;
+use std::time::Duration;
 use utoipa::ToSchema;
 use uuid::Uuid;
 
@@ -24,6 +31,9 @@ use uuid::Uuid;
 /// would make signatures worthless).
 const MIN_SECRET_LEN: usize = 16;
 const MAX_SECRET_LEN: usize = 256;
+/// How long registration waits for a name to resolve; a name that does not
+/// resolve yet is accepted and checked at delivery.
+const RESOLVE_TIMEOUT: Duration = Duration::from_secs(3);
 
 /// Registers this module's routes under `/api/v1`.
 pub fn configure(cfg: &mut web::ServiceConfig) {
@@ -113,7 +123,9 @@ pub struct DeliveryPage {
     responses(
         (status = 201, description = "Registered; the answer carries the signing secret, shown only this once",
          body = WebhookView, headers(("Location" = String, description = "The hook's deliveries"))),
-        (status = 400, description = "Malformed JSON", body = ErrorBody),
+        (status = 400, description = "Malformed JSON, or `target_not_allowed`: the URL's host is or resolves to \
+         a loopback, private, link-local, multicast or otherwise non-public address (see WEBHOOK_ALLOW_PRIVATE_NETWORKS)",
+         body = ErrorBody),
         (status = 401, description = "No valid bearer token", body = ErrorBody),
         (status = 403, description = "Needs the admin role", body = ErrorBody),
         (status = 422, description = "Not an http(s) URL, an unknown event, or a too short secret", body = ErrorBody),
@@ -165,6 +177,7 @@ pub async fn create_webhook(
         }
         None => webhooks::new_secret(),
     };
+    check_target(&url, &state.config.webhook_allow_private_networks).await?;
     let mut conn = pool::conn(&state.pool).await?;
     let hook = webhooks::create(&mut conn, &url, &events, &secret, Some(caller.0.user_id)).await?;
     // The URL is not logged: a query string may carry a receiver-side key.
@@ -175,6 +188,56 @@ pub async fn create_webhook(
             format!("/api/v1/webhooks/{}/deliveries", hook.id),
         ))
         .json(WebhookView::new(hook, Some(secret))))
+}
+
+/// Refuses a URL whose host is, or resolves to, an address outside the
+/// public internet and the operator's allowlist. Every address a name
+/// resolves to must pass: the client may pick any of them.
+async fn check_target(url: &WebhookUrl, networks: &foxflow_config::WebhookNetworks) -> Result<(), ApiError> {
+    let refused = || {
+        ApiError::bad_request(
+            "target_not_allowed",
+            "the URL's host is or resolves to a loopback, private, link-local, multicast or otherwise \
+             non-public address; webhooks are delivered to public addresses only unless the operator \
+             allows the network (WEBHOOK_ALLOW_PRIVATE_NETWORKS)",
+        )
+    };
+    let uri: Uri = url
+        .as_str()
+        .parse()
+        .map_err(|_| ApiError::unprocessable("invalid_url", "the URL has no usable host"))?;
+    let host = uri
+        .host()
+        .ok_or_else(|| ApiError::unprocessable("invalid_url", "the URL has no host"))?;
+    if let Ok(ip) = host
+        .trim_start_matches('[')
+        .trim_end_matches(']')
+        .parse::<IpAddr>()
+    {
+        return if networks.permits(ip) {
+            Ok(())
+        } else {
+            Err(refused())
+        };
+    }
+    let port = uri.port_u16().unwrap_or(if uri.scheme_str() == Some("https") {
+        443
+    } else {
+        80
+    });
+    match tokio::time::timeout(RESOLVE_TIMEOUT, tokio::net::lookup_host((host, port))).await {
+        Ok(Ok(addrs)) => {
+            let addrs: Vec<_> = addrs.collect();
+            if addrs.iter().all(|a| networks.permits(a.ip())) {
+                Ok(())
+            } else {
+                Err(refused())
+            }
+        }
+        // Not resolvable now: the receiver may not exist yet. Delivery checks
+        // whatever it resolves to then.
+        Ok(Err(_)) | Err(_) => Ok(()),
+    }
 }
 
 fn known_events() -> Vec<&'static str> {
