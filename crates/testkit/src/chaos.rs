@@ -124,6 +124,12 @@ impl ServiceProcess {
         self.child.id()
     }
 
+    /// How the process ended, if it has (without blocking): a service that exits without
+    /// being told to has crashed.
+    pub fn exit_status(&mut self) -> Option<std::process::ExitStatus> {
+        self.child.try_wait().ok().flatten()
+    }
+
     /// `kill -9`: no shutdown path runs.
     pub fn kill(&mut self) {
         let _ = self.child.kill();
