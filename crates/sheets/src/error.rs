@@ -64,6 +64,10 @@ pub enum SheetError {
     #[error("sheet too large: {detail}")]
     SheetTooLarge { detail: String },
 
+    /// Reading the file would take more CPU than a file is allowed (a formula bomb).
+    #[error("file too complex: {detail}")]
+    TooComplex { detail: String },
+
     /// The upload itself is larger than this reader accepts into memory.
     #[error("the file is larger than {max} bytes")]
     FileTooLarge { max: u64 },
@@ -88,6 +92,7 @@ impl SheetError {
             Self::XmlEntities { .. } => "xml_entities",
             Self::TooManySharedStrings { .. } => "too_many_shared_strings",
             Self::SheetTooLarge { .. } => "sheet_too_large",
+            Self::TooComplex { .. } => "file_too_complex",
             Self::FileTooLarge { .. } => "file_too_large",
             Self::Io(_) => "io",
         }

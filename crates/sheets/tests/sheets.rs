@@ -843,3 +843,43 @@ fn xlsx_every_single_byte_corruption_is_survived() {
         let _ = open_bytes(FileFormat::Xlsx, bytes).and_then(all_rows);
     }
 }
+
+/// The issue 16 formula bomb, built from a real workbook: one FORMULA record (a number, then
+/// `tokens` PtgAttrSpace tokens of 255 spaces each) inserted after the first worksheet's first
+/// text cell, in a compound file written anew.
+fn xls_with_formula_bomb(tokens: usize) -> Vec<u8> {
+    let mut source = cfb::CompoundFile::open(Cursor::new(read(&fixture("entreprises_xlwt.xls")))).expect("cfb");
+    let mut stream = Vec::new();
+    source.open_stream("/Workbook").expect("Workbook").read_to_end(&mut stream).expect("read");
+    let mut rgce = vec![0x1E, 1, 0]; // PtgInt 1
+    for _ in 0..tokens {
+        rgce.extend_from_slice(&[0x19, 0x40, 0x00, 0xFF]);
+    }
+    let mut formula = vec![0u8; 20];
+    formula[0..2].copy_from_slice(&1u16.to_le_bytes()); // row 1, column 0
+    formula[6..14].copy_from_slice(&1.0f64.to_le_bytes());
+    formula.extend_from_slice(&(rgce.len() as u16).to_le_bytes());
+    formula.extend_from_slice(&rgce);
+    let mut record = 0x0006u16.to_le_bytes().to_vec();
+    record.extend_from_slice(&(formula.len() as u16).to_le_bytes());
+    record.extend_from_slice(&formula);
+    // After the last LabelSst of the stream: inside the last worksheet, so no BoundSheet offset moves.
+    let at = record_offsets(&stream, 0x00FD, 10).last().copied().expect("a LabelSst record") + 14;
+    stream.splice(at..at, record);
+    // Version 3 (512-byte sectors), as Excel and xlwt write them.
+    let mut out = cfb::CompoundFile::create_with_version(cfb::Version::V3, Cursor::new(Vec::new())).expect("create");
+    out.create_stream("/Workbook").expect("stream").write_all(&stream).expect("write");
+    out.flush().expect("flush");
+    out.into_inner().into_inner()
+}
+
+#[test]
+fn xls_formula_padded_with_spacing_tokens() {
+    // The same construction with three tokens is an ordinary workbook.
+    let reader = open_bytes(FileFormat::Xls, xls_with_formula_bomb(3)).expect("open");
+    assert!(!all_rows(reader).expect("rows").is_empty());
+    // 4,000 tokens: 11.6 CPU-seconds in calamine unchecked; refused before it runs.
+    let started = std::time::Instant::now();
+    assert_eq!(xls_failure(xls_with_formula_bomb(4_000)), "file_too_complex");
+    assert!(started.elapsed() < std::time::Duration::from_secs(2), "{:?}", started.elapsed());
+}

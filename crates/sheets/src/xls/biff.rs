@@ -19,6 +19,12 @@ const FORMAT: &str = "xls";
 const MAX_CONTINUES: usize = 8192;
 /// Far more than any real workbook; each sheet is a pass over its records.
 const MAX_SHEETS: usize = 4096;
+/// calamine renders a formula's PtgAttrSpace tokens by inserting their spaces one character at
+/// a time in front of the text built so far: quadratic in the spaces of one formula (measured:
+/// 4,000 tokens of 255 spaces, an 18 KB file, took 11.6 CPU-seconds; the cost is about
+/// spaces² × 1.2e-11 s). The workbook's sum of spaces² is kept under this, about a tenth of a
+/// second; a real formula has a handful of spaces.
+const MAX_FORMULA_SPACE_WORK: u64 = 10_000_000_000;
 
 fn unreadable(detail: impl Into<String>) -> SheetError {
     SheetError::unreadable(FORMAT, detail)
@@ -209,6 +215,8 @@ struct SheetCost {
     formula_box: BoundingBox,
     /// Heap bytes of the strings moved into the range.
     string_bytes: u64,
+    /// Σ over formulas of (PtgAttrSpace spaces)²: the quadratic part of rendering them.
+    formula_space_work: u64,
 }
 
 impl SheetCost {
@@ -327,12 +335,32 @@ fn scan_sheet(sheet: &[u8], shared: &[u64], cost: &mut SheetCost) -> Result<usiz
                 cost.formula_box.add(formula_pos.0, formula_pos.1);
                 // Rendered formula text: generous for sheet names and function names.
                 cost.string_bytes += 64 + 32 * (d.len() as u64 - 20);
+                let spaces = attr_spaces(formula_tokens(d));
+                cost.formula_space_work = cost.formula_space_work.saturating_add(spaces.saturating_mul(spaces));
             }
             0x000A => break,
             _ => {}
         }
     }
     Ok(scanned)
+}
+
+/// A FORMULA record's token array (`rgce`), as calamine reads it: `cce` bytes after offset 22.
+fn formula_tokens(d: &[u8]) -> &[u8] {
+    let cce = u16_at(d, 20).map_or(0, usize::from);
+    let tokens = d.get(22..).unwrap_or_default();
+    &tokens[..cce.min(tokens.len())]
+}
+
+/// The spaces a formula's PtgAttrSpace tokens (`0x19`, then `0x40` or `0x41`, a space type of 0
+/// to 6 and a count) ask for. An upper bound: every such four-byte run counts, even one that
+/// sits inside another token's operand, so a real formula can only be overcounted, and only by
+/// a few runs.
+fn attr_spaces(rgce: &[u8]) -> u64 {
+    rgce.windows(4)
+        .filter(|w| w[0] == 0x19 && matches!(w[1], 0x40 | 0x41) && w[2] <= 6)
+        .map(|w| u64::from(w[3]))
+        .sum()
 }
 
 /// Refuse a workbook whose parse would cost calamine more than `max_decompressed_bytes`, or whose
@@ -365,6 +393,7 @@ pub(super) fn check(stream: &[u8], limits: &Limits) -> Result<(), SheetError> {
     let mut persistent = 3 * stream.len() as u64 + shared.iter().sum::<u64>();
     let mut peak = 0u64;
     let mut scanned = 0usize;
+    let mut space_work = 0u64;
     let mut first_worksheet = true;
     for (pos, kind) in sheets {
         let sheet = stream
@@ -380,6 +409,14 @@ pub(super) fn check(stream: &[u8], limits: &Limits) -> Result<(), SheetError> {
         }
         persistent += cost.persistent();
         peak = peak.max(cost.transient());
+        space_work = space_work.saturating_add(cost.formula_space_work);
+        if space_work > MAX_FORMULA_SPACE_WORK {
+            return Err(SheetError::TooComplex {
+                detail: "its formulas are padded with so many spacing tokens that reading them \
+                         would take minutes of CPU"
+                    .to_owned(),
+            });
+        }
         if kind == 0 && first_worksheet {
             first_worksheet = false;
             // The first worksheet's range is cloned once more when we take it.
@@ -436,6 +473,36 @@ mod tests {
         stream.extend(record(0x000A, &[]));
         let err = check(&stream, &Limits::default()).err().map(|e| e.code());
         assert_eq!(err, Some("sheet_too_large"));
+    }
+
+    /// A formula bomb (issue 16): one FORMULA record of 4,000 PtgAttrSpace tokens of 255 spaces
+    /// after a number, 16 KB. Unchecked, calamine spends about 12 CPU-seconds rendering it.
+    fn formula_bomb_stream(tokens: usize) -> Vec<u8> {
+        let mut rgce = vec![0x1E, 1, 0]; // PtgInt 1
+        for _ in 0..tokens {
+            rgce.extend_from_slice(&[0x19, 0x40, 0x00, 0xFF]);
+        }
+        let mut formula = vec![0u8; 20];
+        formula[6..14].copy_from_slice(&1.0f64.to_le_bytes());
+        formula.extend_from_slice(&(rgce.len() as u16).to_le_bytes());
+        formula.extend_from_slice(&rgce);
+        let mut stream = record(0x0809, &[0, 6, 0x05, 0]);
+        let sheet_at = 4 + 4 + 4 + 6 + 4;
+        stream.extend(record(0x0085, &[sheet_at as u8, 0, 0, 0, 0, 0]));
+        stream.extend(record(0x000A, &[]));
+        assert_eq!(stream.len(), sheet_at);
+        stream.extend(record(0x0809, &[0, 6, 0x10, 0]));
+        stream.extend(record(0x0006, &formula));
+        stream.extend(record(0x000A, &[]));
+        stream
+    }
+
+    #[test]
+    fn a_formula_padded_with_spacing_tokens_is_too_complex() {
+        let err = check(&formula_bomb_stream(4_000), &Limits::default()).err().map(|e| e.code());
+        assert_eq!(err, Some("file_too_complex"));
+        // A real formula's few spaces are nothing.
+        assert!(check(&formula_bomb_stream(3), &Limits::default()).is_ok());
     }
 
     #[test]
