@@ -10,7 +10,7 @@ bin=target/debug
 mkdir -p .run/logs
 
 "$bin/foxctl" migrate
-token="$("$bin/foxctl" token create --name "${FOX_ADMIN_NAME:-admin}" --role admin)"
+token="$("$bin/foxctl" token create --name "${FOX_ADMIN_NAME:-admin}" --role admin --rotate)"
 api_addr="${API_ADDR:-127.0.0.1:8080}"
 
 pids=()

@@ -78,12 +78,17 @@ enum NafCommand {
 
 #[derive(Subcommand)]
 enum TokenCommand {
-    /// Create a user (or reuse it) and print a new token, alone on stdout.
+    /// Create a user and print its first token, alone on stdout. An existing
+    /// name is refused (exit 1) unless `--rotate` is given.
     Create {
         #[arg(long)]
         name: String,
         #[arg(long, default_value = "staff")]
         role: String,
+        /// For an existing user: revoke every token it holds, give it
+        /// `--role`, and print its one new token (a new user is created).
+        #[arg(long)]
+        rotate: bool,
     },
     /// Revoke every token of a user.
     Revoke {
@@ -128,9 +133,32 @@ async fn main() -> anyhow::Result<()> {
             let pool = foxflow_storage::build_pool(config.database_url(), 1, "foxctl")?;
             let mut conn = foxflow_storage::pool::conn(&pool).await?;
             match command {
-                TokenCommand::Create { name, role } => {
+                TokenCommand::Create { name, role, rotate } => {
                     let role: Role = role.parse().map_err(anyhow::Error::msg)?;
-                    let token = foxflow_storage::auth::create_token(&mut conn, &name, role).await?;
+                    let token = if rotate {
+                        let r = foxflow_storage::auth::rotate_token(&mut conn, &name, role).await?;
+                        match r.previous_role {
+                            None => eprintln!("created {name} ({})", role.as_str()),
+                            Some(before) => eprintln!(
+                                "revoked {} token(s) of {name}; role {} -> {}",
+                                r.revoked,
+                                before.as_str(),
+                                role.as_str()
+                            ),
+                        }
+                        r.token
+                    } else {
+                        match foxflow_storage::auth::create_token(&mut conn, &name, role).await {
+                            Ok(token) => token,
+                            Err(foxflow_storage::StorageError::Conflict(_)) => anyhow::bail!(
+                                "user `{name}` already exists; nothing changed. \
+                                 `foxctl token create --name {name} --role {} --rotate` revokes \
+                                 its tokens and prints a new one",
+                                role.as_str()
+                            ),
+                            Err(e) => return Err(e.into()),
+                        }
+                    };
                     println!("{token}");
                 }
                 TokenCommand::Revoke { name } => {

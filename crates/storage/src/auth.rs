@@ -3,7 +3,7 @@
 use crate::schema::{api_tokens, users};
 use crate::{Result, StorageError};
 use diesel::prelude::*;
-use diesel_async::{AsyncPgConnection, RunQueryDsl};
+use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
 use rand::RngCore;
 use sha2::{Digest, Sha256};
 use uuid::Uuid;
@@ -59,21 +59,89 @@ pub fn hash_token(token: &str) -> Vec<u8> {
     Sha256::digest(token.as_bytes()).to_vec()
 }
 
-/// Creates the user if the name is new (or reuses it, updating its role),
-/// and returns a fresh token for it.
+/// Creates the user `name` with `role` and returns its first token. A name
+/// already taken is a `Conflict`, revoked tokens or not: issuing another
+/// token to an existing user, or changing its role, is [`rotate_token`]'s
+/// job, so that a role change can never silently widen tokens already
+/// handed out.
 pub async fn create_token(conn: &mut AsyncPgConnection, name: &str, role: Role) -> Result<String> {
-    let user_id: Uuid = diesel::insert_into(users::table)
-        .values((
-            users::id.eq(Uuid::now_v7()),
-            users::name.eq(name),
-            users::role.eq(role.as_str()),
-        ))
-        .on_conflict(users::name)
-        .do_update()
-        .set(users::role.eq(role.as_str()))
-        .returning(users::id)
-        .get_result(conn)
-        .await?;
+    conn.transaction::<_, StorageError, _>(async |conn| {
+        let user_id: Option<Uuid> = diesel::insert_into(users::table)
+            .values((
+                users::id.eq(Uuid::now_v7()),
+                users::name.eq(name),
+                users::role.eq(role.as_str()),
+            ))
+            .on_conflict(users::name)
+            .do_nothing()
+            .returning(users::id)
+            .get_result(conn)
+            .await
+            .optional()?;
+        let user_id =
+            user_id.ok_or_else(|| StorageError::Conflict(format!("user `{name}` already exists")))?;
+        insert_token(conn, user_id).await
+    })
+    .await
+}
+
+/// What [`rotate_token`] did.
+#[derive(Debug)]
+pub struct Rotation {
+    /// The new token, the user's only live one.
+    pub token: String,
+    /// Live tokens revoked.
+    pub revoked: usize,
+    /// The role before, `None` when the user was created.
+    pub previous_role: Option<Role>,
+}
+
+/// Gives `name` the role `role` (creating the user if new), revokes every
+/// live token it holds and issues one new token, in one transaction: after
+/// it, the only token carrying the new role is the one returned.
+pub async fn rotate_token(conn: &mut AsyncPgConnection, name: &str, role: Role) -> Result<Rotation> {
+    conn.transaction::<_, StorageError, _>(async |conn| {
+        // Locked so that two rotations of one user run one after the other
+        // and the second revokes the first's token.
+        let previous: Option<String> = users::table
+            .filter(users::name.eq(name))
+            .select(users::role)
+            .for_update()
+            .first(conn)
+            .await
+            .optional()?;
+        let previous_role = previous
+            .map(|r| r.parse::<Role>().map_err(StorageError::Conflict))
+            .transpose()?;
+        let user_id: Uuid = diesel::insert_into(users::table)
+            .values((
+                users::id.eq(Uuid::now_v7()),
+                users::name.eq(name),
+                users::role.eq(role.as_str()),
+            ))
+            .on_conflict(users::name)
+            .do_update()
+            .set(users::role.eq(role.as_str()))
+            .returning(users::id)
+            .get_result(conn)
+            .await?;
+        let revoked = diesel::update(api_tokens::table)
+            .filter(api_tokens::user_id.eq(user_id))
+            .filter(api_tokens::revoked_at.is_null())
+            .set(api_tokens::revoked_at.eq(diesel::dsl::now))
+            .execute(conn)
+            .await?;
+        let token = insert_token(conn, user_id).await?;
+        Ok(Rotation {
+            token,
+            revoked,
+            previous_role,
+        })
+    })
+    .await
+}
+
+async fn insert_token(conn: &mut AsyncPgConnection, user_id: Uuid) -> Result<String> {
     let token = new_token();
     diesel::insert_into(api_tokens::table)
         .values((

@@ -6,9 +6,10 @@ use crate::state::AppState;
 use actix_multipart::Multipart;
 use actix_web::{HttpRequest, web};
 use foxflow_domain::{ImportOptions, ImportType};
-use foxflow_storage::{files, pool};
+use foxflow_storage::{StorageError, files, jobs, pool};
 use futures::TryStreamExt;
 use sha2::{Digest, Sha256};
+use std::time::Duration;
 use uuid::Uuid;
 
 /// A stored file and the form fields that came with it.
@@ -21,8 +22,18 @@ pub struct Upload {
     pub options: ImportOptions,
 }
 
+/// Form fields per upload, the file included.
 const MAX_FIELDS: usize = 16;
+/// Bytes of any field but the file, unknown fields included: nothing but
+/// the file may make the server read more than 16 × 1 KiB.
 const MAX_TEXT_FIELD: usize = 1024;
+/// Longest wait for the next bytes of the body. Actix's own timeout covers
+/// the headers only: without this a client sending a byte a minute holds a
+/// connection (and a half-written file) for ever.
+const UPLOAD_IDLE_LIMIT: Duration = Duration::from_secs(20);
+/// A whole upload, however steadily it trickles: 10 MiB (the default
+/// `MAX_IMPORT_FILE_BYTES`) in 10 minutes is 17 KiB/s.
+const UPLOAD_TIME_LIMIT: Duration = Duration::from_secs(600);
 
 pub async fn receive(req: &HttpRequest, payload: web::Payload, state: &AppState) -> Result<Upload, ApiError> {
     let is_multipart = req
@@ -41,9 +52,10 @@ pub async fn receive(req: &HttpRequest, payload: web::Payload, state: &AppState)
     let mut options = ImportOptions::default();
     let mut fields = 0usize;
     let limit = state.config.max_import_file_bytes;
+    let deadline = tokio::time::Instant::now() + UPLOAD_TIME_LIMIT;
 
     let result: Result<(), ApiError> = async {
-        while let Some(mut field) = multipart.try_next().await.map_err(bad_multipart)? {
+        while let Some(mut field) = next(&mut multipart, deadline).await? {
             fields += 1;
             if fields > MAX_FIELDS {
                 return Err(ApiError::bad_request("too_many_fields", "too many form fields"));
@@ -68,7 +80,7 @@ pub async fn receive(req: &HttpRequest, payload: web::Payload, state: &AppState)
                     let mut seq = 0i32;
                     let mut buf: Vec<u8> = Vec::with_capacity(files::CHUNK_BYTES);
                     let mut sniffed = false;
-                    while let Some(bytes) = field.try_next().await.map_err(bad_multipart)? {
+                    while let Some(bytes) = next(&mut field, deadline).await? {
                         size += bytes.len() as u64;
                         if size > limit {
                             return Err(ApiError::PayloadTooLarge { limit });
@@ -104,9 +116,11 @@ pub async fn receive(req: &HttpRequest, payload: web::Payload, state: &AppState)
                         s.3 = hex::encode(digest);
                     }
                 }
-                "import_type" | "dry_run" | "generate_ai" => {
+                _ => {
+                    // Every other field is short text; unknown ones are
+                    // read under the same cap, then ignored.
                     let mut text = Vec::new();
-                    while let Some(bytes) = field.try_next().await.map_err(bad_multipart)? {
+                    while let Some(bytes) = next(&mut field, deadline).await? {
                         text.extend_from_slice(&bytes);
                         if text.len() > MAX_TEXT_FIELD {
                             return Err(ApiError::bad_request(
@@ -119,12 +133,9 @@ pub async fn receive(req: &HttpRequest, payload: web::Payload, state: &AppState)
                     match name.as_str() {
                         "import_type" => import_type = Some(text),
                         "dry_run" => options.dry_run = parse_flag(&name, &text)?,
-                        _ => options.generate_ai = parse_flag(&name, &text)?,
+                        "generate_ai" => options.generate_ai = parse_flag(&name, &text)?,
+                        _ => {}
                     }
-                }
-                _ => {
-                    // Unknown fields are drained and ignored.
-                    while field.try_next().await.map_err(bad_multipart)?.is_some() {}
                 }
             }
         }
@@ -162,6 +173,34 @@ pub async fn receive(req: &HttpRequest, payload: web::Payload, state: &AppState)
     outcome
 }
 
+/// [`jobs::create_job`], safe against requests racing with one
+/// `Idempotency-Key`: each looks the key up, finds nothing and inserts; the
+/// unique index on (owner, key) holds every insert but the first until it
+/// commits, then fails them. A loser asks once more, now finds the first job
+/// and answers it with `created == false`, so the caller deletes the loser's
+/// copy of the file right away, as for any replay.
+pub async fn create_job(
+    conn: &mut foxflow_storage::AsyncPgConnection,
+    new: jobs::NewJob,
+    traceparent: Option<String>,
+) -> Result<(jobs::ImportJob, bool), StorageError> {
+    match jobs::create_job(conn, new.clone(), traceparent.clone()).await {
+        Err(e) if new.idempotency_key.is_some() && is_idempotency_race(&e) => {
+            jobs::create_job(conn, new, traceparent).await
+        }
+        other => other,
+    }
+}
+
+fn is_idempotency_race(e: &StorageError) -> bool {
+    use diesel::result::{DatabaseErrorKind, Error};
+    matches!(
+        e,
+        StorageError::Query(Error::DatabaseError(DatabaseErrorKind::UniqueViolation, info))
+            if info.constraint_name() == Some("import_jobs_idempotency_idx")
+    )
+}
+
 /// Bytes looked at to tell a CSV from an XLSX or an XLS.
 const SNIFF_BYTES: usize = 8192;
 
@@ -172,6 +211,26 @@ fn sniff(head: &[u8], file_name: &str) -> Result<(), ApiError> {
     foxflow_sheets::detect_format(head, file_name)
         .map(|_| ())
         .map_err(|e| ApiError::UnsupportedMediaType(format!("`{file_name}`: {e}")))
+}
+
+/// The next part, or the next bytes of a part, within the idle and total
+/// time limits of an upload.
+async fn next<S, T>(stream: &mut S, deadline: tokio::time::Instant) -> Result<Option<T>, ApiError>
+where
+    S: futures::Stream<Item = Result<T, actix_multipart::MultipartError>> + Unpin,
+{
+    let wait = UPLOAD_IDLE_LIMIT.min(deadline.saturating_duration_since(tokio::time::Instant::now()));
+    match tokio::time::timeout(wait, stream.try_next()).await {
+        Ok(item) => item.map_err(bad_multipart),
+        Err(_) => Err(ApiError::bad_request(
+            "upload_timeout",
+            format!(
+                "the upload was too slow: no bytes for {} s, or over {} s in all",
+                UPLOAD_IDLE_LIMIT.as_secs(),
+                UPLOAD_TIME_LIMIT.as_secs()
+            ),
+        )),
+    }
 }
 
 fn bad_multipart(e: actix_multipart::MultipartError) -> ApiError {

@@ -1,5 +1,6 @@
 //! End-to-end: uploads over HTTP, through RabbitMQ, into PostgreSQL.
 
+mod abuse;
 mod abuse_api;
 mod ai;
 mod ai_duplicates;

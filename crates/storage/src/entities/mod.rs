@@ -59,14 +59,25 @@ impl Merged {
 /// otherwise `base-N` with N above every suffix already in use, numbered in
 /// file order (`ord`) among the new rows sharing the base. Deterministic and
 /// never an error (docs/spec.md §4.2). Expects columns `base` and `rn` in scope.
+///
+/// Suffixes are compared as `numeric`, not `int`: a file may give any slug,
+/// and one stored `plombier-99999999999` must not make every later clash on
+/// `plombier` fail its import (issue 16). N is above every stored suffix, so
+/// its text is no stored slug's. When `base-N` would pass the column's 120
+/// characters (a long base, or a stored suffix of a hundred digits), the base
+/// is cut to make room, as `Slug::with_suffix` does.
 pub(crate) fn free_slug_sql(table: &str) -> String {
     format!(
         "CASE WHEN rn = 1 AND NOT EXISTS (SELECT 1 FROM {table} t WHERE t.slug = base) THEN base
-         ELSE base || '-' || (
-             GREATEST(1, (SELECT max(substring(t.slug FROM '-([0-9]+)$')::int) FROM {table} t
-                          WHERE t.slug LIKE base || '-%' AND t.slug ~ ('^' || base || '-[0-9]+$')))
-             + rn - CASE WHEN EXISTS (SELECT 1 FROM {table} t WHERE t.slug = base) THEN 0 ELSE 1 END)
-         END"
+         ELSE (SELECT CASE WHEN length(base) + length(sfx) <= {max} THEN base
+                           ELSE rtrim(left(base, {max} - length(sfx)), '-') END || sfx
+               FROM (SELECT '-' || (
+                   GREATEST(1, (SELECT max(substring(t.slug FROM '-([0-9]+)$')::numeric) FROM {table} t
+                                WHERE t.slug LIKE base || '-%' AND t.slug ~ ('^' || base || '-[0-9]+$')))
+                   + rn - CASE WHEN EXISTS (SELECT 1 FROM {table} t WHERE t.slug = base) THEN 0 ELSE 1 END
+                   )::text AS sfx) AS s)
+         END",
+        max = foxflow_domain::values::MAX_SLUG_LEN,
     )
 }
 

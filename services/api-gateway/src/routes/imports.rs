@@ -90,7 +90,7 @@ pub async fn create(
     let file_id = new.file_id;
     let mut conn = pool::conn(&state.pool).await?;
     let (job, created) =
-        match jobs::create_job(&mut conn, new, foxflow_telemetry::current_traceparent()).await {
+        match upload::create_job(&mut conn, new, foxflow_telemetry::current_traceparent()).await {
             Ok(r) => r,
             Err(e) => {
                 let _ = foxflow_storage::files::delete_file(&mut conn, file_id).await;
