@@ -128,7 +128,7 @@ impl ImportHandler {
             generate_ai: job.generate_ai,
             checkpoint_row: job.checkpoint_row.max(0) as u64,
             prior_error_rows: job.error_rows,
-            worker_id: lease_token.to_owned(),
+            lease_token: lease_token.to_owned(),
             lease,
             batch_rows: self.config.import_batch_rows,
             limits: Limits {

@@ -47,7 +47,8 @@ pub struct RunContext {
     pub checkpoint_row: u64,
     /// Error rows committed by earlier attempts (counted against the cap).
     pub prior_error_rows: i64,
-    pub worker_id: String,
+    /// This delivery's claim on the job (`<worker id>#<random>`).
+    pub lease_token: String,
     pub lease: Duration,
     pub batch_rows: usize,
     pub limits: Limits,
@@ -97,7 +98,7 @@ pub async fn run(ctx: RunContext, metrics: &crate::metrics::Metrics) -> Result<R
 
     let scope = BatchScope {
         job_id: ctx.job_id,
-        worker_id: &ctx.worker_id,
+        lease_token: &ctx.lease_token,
         lease: ctx.lease,
         generate_ai: ctx.generate_ai,
     };

@@ -24,8 +24,8 @@ use uuid::Uuid;
 #[derive(Debug, Clone, Copy)]
 pub struct BatchScope<'a> {
     pub job_id: Uuid,
-    /// The lease holder; a batch commits only while the lease is ours.
-    pub worker_id: &'a str,
+    /// This claim's lease token; a batch commits only while the lease is ours.
+    pub lease_token: &'a str,
     /// Renewed with every commit.
     pub lease: Duration,
     /// Records what was touched, for the AI hand-over at the end of the job.
@@ -158,7 +158,7 @@ async fn record(
     jobs::record_progress(
         conn,
         scope.job_id,
-        scope.worker_id,
+        scope.lease_token,
         scope.lease,
         progress,
         batch.last_line as i64,
