@@ -150,15 +150,27 @@ async fn record_session(
             },
         }
     };
-    let _ = broker::bounded("closing the channel", channel.close(200, ShortString::from("shutdown"))).await;
-    let _ = broker::bounded("closing the connection", connection.close(200, ShortString::from("shutdown"))).await;
+    let _ = broker::bounded(
+        "closing the channel",
+        channel.close(200, ShortString::from("shutdown")),
+    )
+    .await;
+    let _ = broker::bounded(
+        "closing the connection",
+        connection.close(200, ShortString::from("shutdown")),
+    )
+    .await;
     result
 }
 
 /// Records one copy, trying again with backoff for as long as the sink says
 /// "not now", then acknowledges it. Returns false when shutdown came first
 /// (the copy is left unacknowledged and returns to the queue on close).
-async fn record_one(sink: &Arc<dyn DeadLetterSink>, delivery: &Delivery, mut shutdown: watch::Receiver<bool>) -> bool {
+async fn record_one(
+    sink: &Arc<dyn DeadLetterSink>,
+    delivery: &Delivery,
+    mut shutdown: watch::Receiver<bool>,
+) -> bool {
     let headers = delivery.properties.headers().as_ref();
     match Message::from_json(&delivery.data) {
         Ok(message) => {

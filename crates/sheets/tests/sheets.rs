@@ -848,9 +848,14 @@ fn xlsx_every_single_byte_corruption_is_survived() {
 /// `tokens` PtgAttrSpace tokens of 255 spaces each) inserted after the first worksheet's first
 /// text cell, in a compound file written anew.
 fn xls_with_formula_bomb(tokens: usize) -> Vec<u8> {
-    let mut source = cfb::CompoundFile::open(Cursor::new(read(&fixture("entreprises_xlwt.xls")))).expect("cfb");
+    let mut source =
+        cfb::CompoundFile::open(Cursor::new(read(&fixture("entreprises_xlwt.xls")))).expect("cfb");
     let mut stream = Vec::new();
-    source.open_stream("/Workbook").expect("Workbook").read_to_end(&mut stream).expect("read");
+    source
+        .open_stream("/Workbook")
+        .expect("Workbook")
+        .read_to_end(&mut stream)
+        .expect("read");
     let mut rgce = vec![0x1E, 1, 0]; // PtgInt 1
     for _ in 0..tokens {
         rgce.extend_from_slice(&[0x19, 0x40, 0x00, 0xFF]);
@@ -864,11 +869,19 @@ fn xls_with_formula_bomb(tokens: usize) -> Vec<u8> {
     record.extend_from_slice(&(formula.len() as u16).to_le_bytes());
     record.extend_from_slice(&formula);
     // After the last LabelSst of the stream: inside the last worksheet, so no BoundSheet offset moves.
-    let at = record_offsets(&stream, 0x00FD, 10).last().copied().expect("a LabelSst record") + 14;
+    let at = record_offsets(&stream, 0x00FD, 10)
+        .last()
+        .copied()
+        .expect("a LabelSst record")
+        + 14;
     stream.splice(at..at, record);
     // Version 3 (512-byte sectors), as Excel and xlwt write them.
-    let mut out = cfb::CompoundFile::create_with_version(cfb::Version::V3, Cursor::new(Vec::new())).expect("create");
-    out.create_stream("/Workbook").expect("stream").write_all(&stream).expect("write");
+    let mut out =
+        cfb::CompoundFile::create_with_version(cfb::Version::V3, Cursor::new(Vec::new())).expect("create");
+    out.create_stream("/Workbook")
+        .expect("stream")
+        .write_all(&stream)
+        .expect("write");
     out.flush().expect("flush");
     out.into_inner().into_inner()
 }
@@ -881,5 +894,9 @@ fn xls_formula_padded_with_spacing_tokens() {
     // 4,000 tokens: 11.6 CPU-seconds in calamine unchecked; refused before it runs.
     let started = std::time::Instant::now();
     assert_eq!(xls_failure(xls_with_formula_bomb(4_000)), "file_too_complex");
-    assert!(started.elapsed() < std::time::Duration::from_secs(2), "{:?}", started.elapsed());
+    assert!(
+        started.elapsed() < std::time::Duration::from_secs(2),
+        "{:?}",
+        started.elapsed()
+    );
 }

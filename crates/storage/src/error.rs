@@ -38,9 +38,7 @@ impl StorageError {
     /// names), which goes to the logs instead (docs/security.md).
     pub fn operator_message(&self) -> String {
         match self {
-            StorageError::Pool(_) | StorageError::Connection(_) => {
-                "the database could not be reached".into()
-            }
+            StorageError::Pool(_) | StorageError::Connection(_) => "the database could not be reached".into(),
             StorageError::Query(_) if self.is_transient() => {
                 "the database connection was lost or the database asked to try again".into()
             }

@@ -287,4 +287,3 @@ impl Handler for ImportHandler {
         .boxed()
     }
 }
-

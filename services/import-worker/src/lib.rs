@@ -58,7 +58,9 @@ pub async fn start(config: Config, shutdown: Shutdown) -> anyhow::Result<Running
     };
     let webhook_pool = pool.clone();
     let targets = foxflow_webhooks::Targets::new(config.webhook_allow_private_networks.clone());
-    worker.spawn(|shutdown| foxflow_webhooks::run_webhook_deliveries(webhook_pool, webhooks, targets, shutdown));
+    worker.spawn(|shutdown| {
+        foxflow_webhooks::run_webhook_deliveries(webhook_pool, webhooks, targets, shutdown)
+    });
     if let Some(schedule) = cleanup_schedule {
         let retention = foxflow_storage::maintenance::Retention {
             logs: config.import_log_retention,

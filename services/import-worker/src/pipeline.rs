@@ -450,7 +450,10 @@ fn raw_row(headers: &[String], fields: &[String]) -> serde_json::Value {
         map.insert(key, serde_json::Value::String(value));
     }
     if left_out > 0 {
-        map.insert("…".into(), serde_json::Value::String(format!("{left_out} more cells")));
+        map.insert(
+            "…".into(),
+            serde_json::Value::String(format!("{left_out} more cells")),
+        );
     }
     serde_json::Value::Object(map)
 }
@@ -476,7 +479,11 @@ mod tests {
         assert!(raw["h0"].as_str().unwrap().chars().count() < 260);
         let wide: Vec<String> = (0..512).map(|_| "w".repeat(500)).collect();
         let raw = raw_row(&headers, &wide);
-        assert!(raw.to_string().len() < RAW_MAX_BYTES + 600, "{}", raw.to_string().len());
+        assert!(
+            raw.to_string().len() < RAW_MAX_BYTES + 600,
+            "{}",
+            raw.to_string().len()
+        );
     }
 
     #[tokio::test]

@@ -392,11 +392,7 @@ pub const ERROR_VALUE_CHARS: usize = 200;
 pub fn shorten(value: &str) -> String {
     match value.char_indices().nth(ERROR_VALUE_CHARS) {
         None => value.to_owned(),
-        Some((cut, _)) => format!(
-            "{}… ({} characters in all)",
-            &value[..cut],
-            value.chars().count()
-        ),
+        Some((cut, _)) => format!("{}… ({} characters in all)", &value[..cut], value.chars().count()),
     }
 }
 

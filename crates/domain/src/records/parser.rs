@@ -470,7 +470,13 @@ mod tests {
         let bomb = vec!["a"; 16_383].join(" ");
         let errors = parse(&m, &["Plombier", "Bâtiment", &bomb]).unwrap_err();
         assert_eq!(errors.len(), 1);
-        assert!(errors[0].message.ends_with("(and 16382 more refused in this cell)"), "{}", errors[0].message);
+        assert!(
+            errors[0]
+                .message
+                .ends_with("(and 16382 more refused in this cell)"),
+            "{}",
+            errors[0].message
+        );
         let value = errors[0].value.as_deref().unwrap();
         assert!(value.chars().count() < 260, "{value}");
         assert!(value.ends_with("(32765 characters in all)"), "{value}");

@@ -22,7 +22,10 @@ const WAIT: Duration = Duration::from_secs(180);
 fn api_only(env: &[(&str, &str)]) -> TestOptions {
     TestOptions {
         import_worker: false,
-        env: env.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect(),
+        env: env
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect(),
         ..Default::default()
     }
 }
@@ -34,7 +37,10 @@ async fn wait_job(app: &TestApp, id: &str, limit: Duration, pred: impl Fn(&Value
         if pred(&job) {
             return job;
         }
-        assert!(Instant::now() < deadline, "condition not reached in {limit:?}: {job}");
+        assert!(
+            Instant::now() < deadline,
+            "condition not reached in {limit:?}: {job}"
+        );
         tokio::time::sleep(Duration::from_millis(25)).await;
     }
 }
@@ -69,7 +75,11 @@ async fn a_kill_loop_ends_the_job_worker_lost_and_retry_finishes_it() {
     ];
     let app = TestApp::spawn_with(api_only(&env)).await;
     let id = app
-        .submit("big.csv", entreprises_csv(100_000, 15).into_bytes(), "entreprises")
+        .submit(
+            "big.csv",
+            entreprises_csv(100_000, 15).into_bytes(),
+            "entreprises",
+        )
         .await;
     let worker_env: HashMap<String, String> = app.env().clone();
     let mut kills = 0;
@@ -109,8 +119,14 @@ async fn a_kill_loop_ends_the_job_worker_lost_and_retry_finishes_it() {
     assert_eq!(job["status"], "error", "{job}");
     let reason = job["last_error"].as_str().unwrap_or_default();
     assert!(reason.starts_with("worker_lost:"), "{job}");
-    assert!(ended_after < Duration::from_secs(60), "ended {ended_after:?} after the last kill");
-    assert!(kills <= 5, "stopped restarting it after IMPORT_MAX_RETRIES lost workers: {kills} kills");
+    assert!(
+        ended_after < Duration::from_secs(60),
+        "ended {ended_after:?} after the last kill"
+    );
+    assert!(
+        kills <= 5,
+        "stopped restarting it after IMPORT_MAX_RETRIES lost workers: {kills} kills"
+    );
 
     let resp = app
         .client
@@ -189,9 +205,14 @@ async fn a_dead_lettered_job_ends_delivery_limit_even_when_the_database_refuses_
         assert_eq!(parked.len(), 1, "{parked:?}");
     }
     let (_, job) = app.get_json(&format!("/api/v1/imports/{id}")).await;
-    assert_eq!(job["status"], "pending", "the database refused the failure: {job}");
+    assert_eq!(
+        job["status"], "pending",
+        "the database refused the failure: {job}"
+    );
 
-    db.batch_execute("DROP TRIGGER refuse_error ON import_jobs").await.unwrap();
+    db.batch_execute("DROP TRIGGER refuse_error ON import_jobs")
+        .await
+        .unwrap();
     let job = wait_job(&app, &id, Duration::from_secs(60), |j| j["status"] == "error").await;
     let reason = job["last_error"].as_str().unwrap_or_default();
     assert!(reason.starts_with("delivery_limit:"), "{job}");
@@ -242,9 +263,16 @@ async fn duplicate_deliveries_at_prefetch_4_run_the_job_once() {
     assert_eq!(job["created_rows"], 20_000, "{job}");
     assert_eq!(job["error_rows"], 1, "{job}");
     assert_eq!(count(&app, "SELECT count(*) FROM entreprises").await, 20_000);
-    assert_eq!(count(&app, "SELECT count(DISTINCT row) FROM import_errors").await, 1);
     assert_eq!(
-        count(&app, "SELECT count(*) - count(DISTINCT (row, code, \"column\")) FROM import_errors").await,
+        count(&app, "SELECT count(DISTINCT row) FROM import_errors").await,
+        1
+    );
+    assert_eq!(
+        count(
+            &app,
+            "SELECT count(*) - count(DISTINCT (row, code, \"column\")) FROM import_errors"
+        )
+        .await,
         0,
         "no error row written twice"
     );
@@ -258,7 +286,10 @@ async fn duplicate_deliveries_at_prefetch_4_run_the_job_once() {
         .unwrap();
     loop {
         let mut left = 0;
-        for q in [topology.work_queue(QueueKind::Imports), topology.retry_queue(QueueKind::Imports)] {
+        for q in [
+            topology.work_queue(QueueKind::Imports),
+            topology.retry_queue(QueueKind::Imports),
+        ] {
             left += ch
                 .queue_declare(
                     ShortString::from(q),
@@ -272,7 +303,14 @@ async fn duplicate_deliveries_at_prefetch_4_run_the_job_once() {
                 .unwrap()
                 .message_count();
         }
-        if left == 0 && count(&app, "SELECT count(*) FROM import_jobs WHERE lease_owner IS NOT NULL").await == 0 {
+        if left == 0
+            && count(
+                &app,
+                "SELECT count(*) FROM import_jobs WHERE lease_owner IS NOT NULL",
+            )
+            .await
+                == 0
+        {
             break;
         }
         assert!(Instant::now() < deadline, "{left} copies still queued");
@@ -293,7 +331,11 @@ async fn time_waiting_in_the_queue_does_not_count_against_the_soft_limit() {
     ]))
     .await;
     let id = app
-        .submit("waited.csv", entreprises_csv(1_000, 8).into_bytes(), "entreprises")
+        .submit(
+            "waited.csv",
+            entreprises_csv(1_000, 8).into_bytes(),
+            "entreprises",
+        )
         .await;
     app.pg()
         .await

@@ -498,7 +498,11 @@ async fn a_report_of_100000_errors_with_overlong_cells_is_a_valid_workbook() {
     let mut wb: Xlsx<_> = calamine::open_workbook_from_rs(std::io::Cursor::new(bytes)).unwrap();
     let errors = wb.worksheet_range("Erreurs").unwrap();
     // The job's own error rows (file row 2), then g = 1..99,999 at file rows 2 + g.
-    assert!(errors.height() > 100_000, "every error row is listed: {}", errors.height());
+    assert!(
+        errors.height() > 100_000,
+        "every error row is listed: {}",
+        errors.height()
+    );
     let at_file_row = |file_row: f64| {
         errors
             .rows()
@@ -513,6 +517,9 @@ async fn a_report_of_100000_errors_with_overlong_cells_is_a_valid_workbook() {
     let cut = text(&at_file_row(1001.0), 2);
     assert_eq!(cut.chars().count(), 32_767);
     assert!(cut.ends_with("… (coupé)"));
-    assert!(text(&at_file_row(8.0), 4).ends_with("… (coupé)"), "an over-long message is cut too");
+    assert!(
+        text(&at_file_row(8.0), 4).ends_with("… (coupé)"),
+        "an over-long message is cut too"
+    );
     assert_eq!(text(&at_file_row(50_002.0), 2), "v50001");
 }

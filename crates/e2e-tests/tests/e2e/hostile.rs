@@ -162,7 +162,11 @@ mod build {
         let fixture = super::repo_file("crates/sheets/tests/fixtures/entreprises_xlwt.xls");
         let mut source = cfb::CompoundFile::open(Cursor::new(fixture)).expect("cfb");
         let mut stream = Vec::new();
-        source.open_stream("/Workbook").expect("Workbook").read_to_end(&mut stream).expect("read");
+        source
+            .open_stream("/Workbook")
+            .expect("Workbook")
+            .read_to_end(&mut stream)
+            .expect("read");
         let mut rgce = vec![0x1E, 1, 0]; // PtgInt 1
         for _ in 0..tokens {
             rgce.extend_from_slice(&[0x19, 0x40, 0x00, 0xFF]);
@@ -182,9 +186,12 @@ mod build {
             .expect("a LabelSst record")
             + 14;
         stream.splice(at..at, record);
-        let mut out =
-            cfb::CompoundFile::create_with_version(cfb::Version::V3, Cursor::new(Vec::new())).expect("create");
-        out.create_stream("/Workbook").expect("stream").write_all(&stream).expect("write");
+        let mut out = cfb::CompoundFile::create_with_version(cfb::Version::V3, Cursor::new(Vec::new()))
+            .expect("create");
+        out.create_stream("/Workbook")
+            .expect("stream")
+            .write_all(&stream)
+            .expect("write");
         out.flush().expect("flush");
         out.into_inner().into_inner()
     }
@@ -554,7 +561,10 @@ async fn rows_built_to_multiply_errors_are_bounded() {
     let db = app.pg().await;
     let started = std::time::Instant::now();
 
-    let bomb = format!("nom,categorie,naf_codes\nPlombier,Bâtiment,{}\n", vec!["a"; 16_383].join(" "));
+    let bomb = format!(
+        "nom,categorie,naf_codes\nPlombier,Bâtiment,{}\n",
+        vec!["a"; 16_383].join(" ")
+    );
     let id = app.submit("naf.csv", bomb.into_bytes(), "sous_categories").await;
     let job = app.wait_final(&id, WAIT).await;
     assert_eq!(job["error_rows"], 1, "{job}");
@@ -567,7 +577,10 @@ async fn rows_built_to_multiply_errors_are_bounded() {
         .await
         .unwrap()
         .get(0);
-    assert!(stored < 4_000, "one short error for the cell, not 16,383 copies: {stored} characters");
+    assert!(
+        stored < 4_000,
+        "one short error for the cell, not 16,383 copies: {stored} characters"
+    );
 
     let mut wide = String::from("siren,nom");
     for i in 3..=512 {
@@ -581,7 +594,10 @@ async fn rows_built_to_multiply_errors_are_bounded() {
     let job = app.wait_final(&id, WAIT).await;
     assert_eq!(job["status"], "error", "{job}");
     assert!(
-        job["last_error"].as_str().unwrap_or_default().contains("more than 20000 rows of this file are in error"),
+        job["last_error"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("more than 20000 rows of this file are in error"),
         "{job}"
     );
     let (rows, bytes): (i64, i64) = {
@@ -596,8 +612,15 @@ async fn rows_built_to_multiply_errors_are_bounded() {
         (r.get(0), r.get(1))
     };
     assert!(rows <= 20_001, "stopped at the cap: {rows} error rows");
-    assert!(bytes < 20_001 * 100, "raw rows keep their filled cells only: {bytes} bytes");
-    assert!(started.elapsed() < Duration::from_secs(60), "{:?}", started.elapsed());
+    assert!(
+        bytes < 20_001 * 100,
+        "raw rows keep their filled cells only: {bytes} bytes"
+    );
+    assert!(
+        started.elapsed() < Duration::from_secs(60),
+        "{:?}",
+        started.elapsed()
+    );
 
     let id = app.submit("good.xlsx", build::good_xlsx(), "entreprises").await;
     assert_eq!(app.wait_final(&id, WAIT).await["status"], "success");
@@ -609,5 +632,8 @@ async fn rows_built_to_multiply_errors_are_bounded() {
         .await
         .unwrap()
         .get(0);
-    assert_eq!(attempts, 1, "no job needed a second attempt: the worker never died");
+    assert_eq!(
+        attempts, 1,
+        "no job needed a second attempt: the worker never died"
+    );
 }

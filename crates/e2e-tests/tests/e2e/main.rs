@@ -1,4 +1,6 @@
 //! End-to-end: uploads over HTTP, through RabbitMQ, into PostgreSQL.
+// Helpers outside `#[test]` functions unwrap too: a failed step is a failed test.
+#![allow(clippy::unwrap_used)]
 
 mod abuse;
 mod abuse_api;

@@ -336,7 +336,9 @@ fn scan_sheet(sheet: &[u8], shared: &[u64], cost: &mut SheetCost) -> Result<usiz
                 // Rendered formula text: generous for sheet names and function names.
                 cost.string_bytes += 64 + 32 * (d.len() as u64 - 20);
                 let spaces = attr_spaces(formula_tokens(d));
-                cost.formula_space_work = cost.formula_space_work.saturating_add(spaces.saturating_mul(spaces));
+                cost.formula_space_work = cost
+                    .formula_space_work
+                    .saturating_add(spaces.saturating_mul(spaces));
             }
             0x000A => break,
             _ => {}
@@ -499,7 +501,9 @@ mod tests {
 
     #[test]
     fn a_formula_padded_with_spacing_tokens_is_too_complex() {
-        let err = check(&formula_bomb_stream(4_000), &Limits::default()).err().map(|e| e.code());
+        let err = check(&formula_bomb_stream(4_000), &Limits::default())
+            .err()
+            .map(|e| e.code());
         assert_eq!(err, Some("file_too_complex"));
         // A real formula's few spaces are nothing.
         assert!(check(&formula_bomb_stream(3), &Limits::default()).is_ok());

@@ -5,8 +5,8 @@
 use super::errors::NewImportError;
 use super::view::JobView;
 use super::{ImportJob, get_job};
-use crate::schema::{import_errors, import_jobs};
 use crate::run_state::RunState;
+use crate::schema::{import_errors, import_jobs};
 use crate::{Result, StorageError};
 use chrono::{DateTime, Utc};
 use diesel::prelude::*;

@@ -342,7 +342,8 @@ pub async fn report(
     let mut cursor = None;
     let mut listed = 0;
     while listed < REPORT_MAX_ERRORS {
-        let (page, next) = jobs::errors_after(&mut conn, id, cursor, REPORT_PAGE.min(REPORT_MAX_ERRORS - listed)).await?;
+        let (page, next) =
+            jobs::errors_after(&mut conn, id, cursor, REPORT_PAGE.min(REPORT_MAX_ERRORS - listed)).await?;
         if page.is_empty() {
             break;
         }
