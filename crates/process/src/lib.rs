@@ -1,5 +1,6 @@
 #![doc = include_str!("../README.md")]
 
+pub mod cleanup;
 pub mod dead_letters;
 mod probes;
 mod shutdown;

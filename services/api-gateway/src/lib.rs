@@ -31,6 +31,11 @@ pub struct Running {
 pub async fn start(config: Config, shutdown: Shutdown) -> anyhow::Result<Running> {
     let config = Arc::new(config);
     let pool = foxflow_storage::build_pool(config.database_url(), config.db_pool_size, "api-gateway")?;
+    let cleanup_schedule = foxflow_process::cleanup::CleanupSchedule::parse(&config.cleanup_schedule)
+        .map_err(|reason| foxflow_config::ConfigError {
+            var: "CLEANUP_SCHEDULE",
+            reason,
+        })?;
     let topology = Topology::from_config(&config);
     let publisher = Publisher::new(config.amqp_url(), "api-gateway", topology.clone());
     let relay_wake = Arc::new(Notify::new());
@@ -59,7 +64,33 @@ pub async fn start(config: Config, shutdown: Shutdown) -> anyhow::Result<Running
         shutdown.subscribe(),
     ));
     // The API is the process that is always running (workers may scale to
-    // zero), so it ends the jobs whose messages were parked.
+    // zero), so what must run while no job is queued runs here: webhook
+    // deliveries, the scheduled cleanup, and ending the jobs whose messages
+    // were parked.
+    let webhooks = foxflow_webhooks::Settings {
+        max_attempts: config.webhook_max_attempts,
+        retry_base: config.webhook_retry_base,
+        timeout: config.webhook_timeout,
+    };
+    let targets = foxflow_webhooks::Targets::new(config.webhook_allow_private_networks.clone());
+    let mut tasks = vec![tokio::spawn(foxflow_webhooks::run_webhook_deliveries(
+        pool.clone(),
+        webhooks,
+        targets,
+        shutdown.subscribe(),
+    ))];
+    if let Some(schedule) = cleanup_schedule {
+        let retention = foxflow_storage::maintenance::Retention {
+            logs: config.import_log_retention,
+            files: config.import_file_retention,
+        };
+        tasks.push(tokio::spawn(foxflow_process::cleanup::run_scheduled_cleanup(
+            pool.clone(),
+            schedule,
+            retention,
+            shutdown.subscribe(),
+        )));
+    }
     let recorder_task = tokio::spawn(foxflow_messaging::dead_letters::run_dead_letter_recorder(
         config.amqp_url().to_owned(),
         topology.clone(),
@@ -106,7 +137,10 @@ pub async fn start(config: Config, shutdown: Shutdown) -> anyhow::Result<Running
     tracing::info!(%addr, "api-gateway listening");
     Ok(Running {
         addr,
-        tasks: vec![relay_task, recorder_task, depth_task, server_task, stopper],
+        tasks: tasks
+            .into_iter()
+            .chain([relay_task, recorder_task, depth_task, server_task, stopper])
+            .collect(),
     })
 }
 

@@ -1,6 +1,5 @@
 #![doc = include_str!("../README.md")]
 
-mod cleanup;
 mod handler;
 pub mod metrics;
 mod pipeline;
@@ -20,12 +19,6 @@ pub async fn start(config: Config, shutdown: Shutdown) -> anyhow::Result<Running
     let metrics = metrics::Metrics::new();
     // The rate limiter's series (waits, budget) are its own collectors.
     foxflow_ratelimit::register_metrics(foxflow_telemetry::metrics::registry())?;
-    let cleanup_schedule = cleanup::CleanupSchedule::parse(&config.cleanup_schedule).map_err(|reason| {
-        foxflow_config::ConfigError {
-            var: "CLEANUP_SCHEDULE",
-            reason,
-        }
-    })?;
     let m = metrics.clone();
     worker.serve_probes(move || m.render()).await?;
     // The cluster-wide start rate (docs/spec.md §7): every replica takes from one budget.
@@ -45,28 +38,7 @@ pub async fn start(config: Config, shutdown: Shutdown) -> anyhow::Result<Running
         relay_wake.clone(),
     ));
     let publisher = foxflow_messaging::Publisher::new(config.amqp_url(), &worker.id, worker.topology.clone());
-    let relay_pool = pool.clone();
-    worker.spawn(|shutdown| {
-        foxflow_messaging::relay::run_outbox_relay(relay_pool, publisher, relay_wake, shutdown)
-    });
-    // Webhook deliveries queued when jobs and AI batches end: their own
-    // task, so a slow receiver never holds up an import.
-    let webhooks = foxflow_webhooks::Settings {
-        max_attempts: config.webhook_max_attempts,
-        retry_base: config.webhook_retry_base,
-        timeout: config.webhook_timeout,
-    };
-    let webhook_pool = pool.clone();
-    let targets = foxflow_webhooks::Targets::new(config.webhook_allow_private_networks.clone());
-    worker.spawn(|shutdown| {
-        foxflow_webhooks::run_webhook_deliveries(webhook_pool, webhooks, targets, shutdown)
-    });
-    if let Some(schedule) = cleanup_schedule {
-        let retention = foxflow_storage::maintenance::Retention {
-            logs: config.import_log_retention,
-            files: config.import_file_retention,
-        };
-        worker.spawn(|shutdown| cleanup::run_scheduled_cleanup(pool, schedule, retention, shutdown));
-    }
+    worker
+        .spawn(|shutdown| foxflow_messaging::relay::run_outbox_relay(pool, publisher, relay_wake, shutdown));
     Ok(worker.consume(QueueKind::Imports, config.import_max_retries, handler, Some(gate)))
 }

@@ -360,3 +360,50 @@ async fn only_admins_manage_hooks_and_bad_input_is_422() {
     let (_, list) = app.get_json("/api/v1/webhooks").await;
     assert_eq!(list["items"], json!([]));
 }
+
+/// Issue 17: workers scale to zero, so nothing that must happen while no job is queued may live
+/// in them. With the API alone running, a job that ends without any worker (its message parked,
+/// ended by the dead-letter recorder) still has its `import.completed` delivered.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn webhooks_are_delivered_with_no_worker_running() {
+    let app = TestApp::spawn_with(TestOptions {
+        import_worker: false,
+        ..fast_retries()
+    })
+    .await;
+    let server = MockServer::start().await;
+    Mock::given(method("POST"))
+        .and(path("/hook"))
+        .respond_with(ResponseTemplate::new(200))
+        .mount(&server)
+        .await;
+    let (status, _) = register(
+        &app,
+        json!({"url": format!("{}/hook", server.uri()), "events": ["import.completed"]}),
+    )
+    .await;
+    assert_eq!(status, 201);
+    let id = app
+        .submit(
+            "f.csv",
+            foxflow_testkit::data::entreprises_csv(2, 3).into_bytes(),
+            "entreprises",
+        )
+        .await;
+    // Park its message by hand, as an operator or the broker would.
+    let topology = app.topology();
+    let publisher = foxflow_messaging::Publisher::new(&app.env()["AMQP_URL"], "test", topology.clone());
+    let parked = foxflow_messaging::Envelope::new(
+        topology.dead_exchange(),
+        "imports",
+        uuid::Uuid::new_v4(),
+        foxflow_domain::messages::Message::import_requested(uuid::Uuid::parse_str(&id).unwrap()).to_json(),
+    )
+    .with_str_header(foxflow_messaging::headers::REASON, "parked by the test");
+    publisher.publish(&parked).await.unwrap();
+    let got = received(&server, "import.completed", 1).await;
+    let body: Value = serde_json::from_slice(&got[0].body).unwrap();
+    assert_eq!(body["data"]["id"], id.as_str(), "{body}");
+    assert_eq!(body["data"]["status"], "error", "{body}");
+    assert_eq!(body["data"]["last_error"], "parked by the test", "{body}");
+}
