@@ -2,6 +2,7 @@
 
 pub mod auth;
 pub mod error;
+mod gauges;
 pub mod observe;
 mod report;
 pub mod routes;
@@ -79,6 +80,12 @@ pub async fn start(config: Config, shutdown: Shutdown) -> anyhow::Result<Running
         targets,
         shutdown.subscribe(),
     ))];
+    tasks.push(tokio::spawn(gauges::run_job_gauges(
+        pool.clone(),
+        config.namespace.clone(),
+        foxflow_messaging::depth::SAMPLE_EVERY,
+        shutdown.subscribe(),
+    )));
     if let Some(schedule) = cleanup_schedule {
         let retention = foxflow_storage::maintenance::Retention {
             logs: config.import_log_retention,

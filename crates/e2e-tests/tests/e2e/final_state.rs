@@ -350,3 +350,69 @@ async fn time_waiting_in_the_queue_does_not_count_against_the_soft_limit() {
     assert_eq!(job["status"], "success", "{job}");
     assert_eq!(job["created_rows"], 1_000, "{job}");
 }
+
+/// A job a dead worker left (processing, its lease expired, nothing taking it over) shows in
+/// `foxflow_jobs_past_lease` on the API's `/metrics`, which the `FoxflowJobsPastLease` alert
+/// reads; once retried it leaves the count.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_job_left_past_its_lease_shows_on_the_metrics() {
+    let app = TestApp::spawn_with(api_only(&[])).await;
+    let id = app
+        .submit("left.csv", entreprises_csv(3, 9).into_bytes(), "entreprises")
+        .await;
+    app.pg()
+        .await
+        .execute(
+            "UPDATE import_jobs SET status = 'processing', lease_owner = 'gone#1',
+                    lease_expires_at = now() - interval '1 minute'
+              WHERE id = $1::text::uuid",
+            &[&id],
+        )
+        .await
+        .unwrap();
+    let series = format!("foxflow_jobs_past_lease{{namespace=\"{}\"}}", app.namespace);
+    let value = || async {
+        let text = app
+            .client
+            .get(app.url("/metrics"))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        text.lines()
+            .find_map(|l| l.strip_prefix(series.as_str()).map(|v| v.trim().to_owned()))
+    };
+    // Sampled every 15 s.
+    let deadline = Instant::now() + Duration::from_secs(40);
+    while value().await.as_deref() != Some("1") {
+        assert!(
+            Instant::now() < deadline,
+            "{series} never showed the job: {:?}",
+            value().await
+        );
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+    let resp = app
+        .client
+        .post(app.url(&format!("/api/v1/imports/{id}/retry")))
+        .bearer_auth(&app.admin_token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        resp.status(),
+        202,
+        "a job past its lease is not running: retry takes it"
+    );
+    let deadline = Instant::now() + Duration::from_secs(40);
+    while value().await.as_deref() != Some("0") {
+        assert!(
+            Instant::now() < deadline,
+            "{series} kept the retried job: {:?}",
+            value().await
+        );
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+}

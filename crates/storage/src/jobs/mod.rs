@@ -16,8 +16,8 @@ mod view;
 pub use crate::run_state::RunState;
 pub use errors::{ErrorCursor, ImportErrorRow, NewImportError, error_columns, errors_after, errors_page};
 pub use run::{
-    Claim, Progress, claim, fail, finish, record_progress, record_touched, release, renew_lease, run_state,
-    set_file_facts,
+    Claim, Progress, claim, count_past_lease, fail, finish, record_progress, record_touched, release,
+    renew_lease, run_state, set_file_facts,
 };
 pub use stats::{JobStats, RowTotals, stats};
 pub use view::{JobView, PREVIEW_ERRORS};

@@ -147,6 +147,19 @@ pub async fn run_state(conn: &mut AsyncPgConnection, id: Uuid) -> Result<Option<
     }))
 }
 
+/// Jobs `processing` whose lease has expired and that no claim has taken
+/// over yet (`foxflow_jobs_past_lease`). A few seconds of it are normal (a
+/// worker just died; the next delivery takes the job over); a lasting count
+/// means a message that is nowhere (docs/operations.md, "Stuck jobs").
+pub async fn count_past_lease(conn: &mut AsyncPgConnection) -> Result<i64> {
+    Ok(import_jobs::table
+        .filter(import_jobs::status.eq(JobStatus::Processing))
+        .filter(import_jobs::lease_expires_at.lt(diesel::dsl::now))
+        .count()
+        .get_result(conn)
+        .await?)
+}
+
 /// Counts of one committed batch, added to the job's totals.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Progress {
