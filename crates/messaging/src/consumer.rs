@@ -387,22 +387,7 @@ async fn process_delivery(
 }
 
 fn republish(delivery: &Delivery, exchange: String, settings: &ConsumerSettings, attempt: i64) -> Envelope {
-    let message_id = delivery
-        .properties
-        .message_id()
-        .as_ref()
-        .and_then(|m| Uuid::parse_str(m.as_str()).ok())
-        .unwrap_or_else(Uuid::now_v7);
-    let mut env = Envelope::new(
-        exchange,
-        settings.queue.as_str(),
-        message_id,
-        delivery.data.clone(),
-    );
-    if let Some(h) = delivery.properties.headers() {
-        env.headers = h.clone();
-    }
-    env.with_i64_header(headers::ATTEMPT, attempt)
+    Envelope::copy_of(delivery, exchange, settings.queue.as_str()).with_i64_header(headers::ATTEMPT, attempt)
 }
 
 /// Returns a message to its work queue without counting an attempt. A

@@ -89,22 +89,7 @@ async fn park_again(
     queue: QueueKind,
     m: &lapin::message::BasicGetMessage,
 ) -> Result<(), MessagingError> {
-    let message_id = m
-        .delivery
-        .properties
-        .message_id()
-        .as_ref()
-        .and_then(|id| Uuid::parse_str(id.as_str()).ok())
-        .unwrap_or_else(Uuid::now_v7);
-    let mut env = Envelope::new(
-        String::new(),
-        &topology.dead_queue(queue),
-        message_id,
-        m.delivery.data.clone(),
-    );
-    if let Some(h) = m.delivery.properties.headers() {
-        env.headers = h.clone();
-    }
+    let env = Envelope::copy_of(&m.delivery, String::new(), &topology.dead_queue(queue));
     publisher.publish(&env).await
 }
 

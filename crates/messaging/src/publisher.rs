@@ -36,6 +36,22 @@ impl Envelope {
         }
     }
 
+    /// A copy of a received message bound elsewhere: same message id (a new
+    /// one if it had none), body and headers.
+    pub fn copy_of(delivery: &lapin::message::Delivery, exchange: String, routing_key: &str) -> Self {
+        let message_id = delivery
+            .properties
+            .message_id()
+            .as_ref()
+            .and_then(|m| Uuid::parse_str(m.as_str()).ok())
+            .unwrap_or_else(Uuid::now_v7);
+        let mut env = Envelope::new(exchange, routing_key, message_id, delivery.data.clone());
+        if let Some(h) = delivery.properties.headers() {
+            env.headers = h.clone();
+        }
+        env
+    }
+
     pub fn with_str_header(mut self, key: &str, value: &str) -> Self {
         headers::set_str(&mut self.headers, key, value);
         self
