@@ -19,6 +19,7 @@ test: check-services ## the whole test suite: unit, end-to-end against the real 
 	python3 scripts/module-cycles.py
 	$(CARGO) build --workspace --bins --locked
 	scripts/install-browser.sh
+	scripts/install-test-servers.sh
 	$(CARGO) test --workspace --locked --no-fail-fast
 	scripts/schemathesis.sh
 	scripts/fuzz.sh short
