@@ -7,6 +7,10 @@ that directory at run time), the sheets crate's fixtures, and hand-written value
 the `cfb` crate (see docs/security.md); pass their paths as XLWT_BIFF / NAF_BIFF to refresh them.
 
     python3 fuzz/make_seeds.py [path/to/shared/data]
+
+The `sandbox_frames` seeds are not written here: they are the output of the reader child
+itself, `printf 'nom\nA\n' | target/debug/foxflow-sheet-reader <options> | cat > seed`
+(the options are `foxflow_sheet_sandbox::protocol::Request::to_args`).
 """
 
 import io

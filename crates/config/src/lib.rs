@@ -8,7 +8,9 @@ use std::str::FromStr;
 use std::time::Duration;
 
 mod networks;
+mod virus_scan;
 pub use networks::{IpNet, WebhookNetworks, is_public};
+pub use virus_scan::VirusScan;
 
 #[derive(Debug, thiserror::Error)]
 #[error("invalid value for {var}: {reason}")]
@@ -88,6 +90,26 @@ pub enum AiProviderKind {
     OpenAi,
 }
 
+/// What `DATABASE_URL` points at, as far as session state is concerned.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DatabasePooler {
+    /// PostgreSQL, or a pooler in session mode: one connection is one server session.
+    None,
+    /// A pooler in transaction mode: a server connection is the client's for one transaction.
+    Transaction,
+}
+
+impl FromStr for DatabasePooler {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s {
+            "none" => Ok(DatabasePooler::None),
+            "transaction" => Ok(DatabasePooler::Transaction),
+            other => Err(format!("`{other}` is not `none` or `transaction`")),
+        }
+    }
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum LogFormat {
     Json,
@@ -122,6 +144,14 @@ pub struct Config {
     /// lasts without a heartbeat (one every third of it). A worker that dies
     /// holding a job is replaced this long after its last beat.
     pub import_lease: Duration,
+    /// `IMPORT_PARSE_CPU` (default 60 s): CPU time one file's reader child
+    /// may spend (docs/security.md, "Hard budgets per file").
+    pub import_parse_cpu: Duration,
+    /// `IMPORT_PARSE_MEMORY_MB` (default 512): address space of that child.
+    pub import_parse_memory_mb: u64,
+    /// `IMPORT_READER_BIN`: the `foxflow-sheet-reader` binary; by default
+    /// the one beside the running executable.
+    pub import_reader_bin: Option<std::path::PathBuf>,
     pub ai_provider: AiProviderKind,
     pub openai_base_url: Option<String>,
     pub openai_api_key: Option<SecretString>,
@@ -141,6 +171,10 @@ pub struct Config {
     pub prefetch: u16,
     /// Database connections per process.
     pub db_pool_size: usize,
+    /// `DATABASE_POOLER` (default `none`): `transaction` when `DATABASE_URL` is a pooler in
+    /// transaction mode (pgBouncer `pool_mode = transaction`), so that no prepared statement or
+    /// session setting is expected to outlive a transaction (docs/configuration.md).
+    pub database_pooler: DatabasePooler,
     /// Webhook delivery attempts in all, the first included (`WEBHOOK_MAX_ATTEMPTS`).
     pub webhook_max_attempts: u32,
     /// The wait after a failed delivery, doubled after each failure (`WEBHOOK_RETRY_BASE`).
@@ -160,6 +194,9 @@ pub struct Config {
     /// `AI_MAX_PENDING_TASKS_PER_USER` (default 50000): a user's AI tasks
     /// pending or processing at once; a request that would pass it is refused whole.
     pub ai_max_pending_tasks_per_user: u64,
+    /// `CLAMD_ADDR` and its companions: every upload is scanned by clamd before it is stored;
+    /// `None` (no address) turns scanning off.
+    pub virus_scan: Option<VirusScan>,
 }
 
 impl fmt::Debug for Config {
@@ -179,6 +216,7 @@ impl fmt::Debug for Config {
                 &self.upload_throttle_exempt_admins,
             )
             .field("ai_provider", &self.ai_provider)
+            .field("virus_scan", &self.virus_scan)
             .finish_non_exhaustive()
     }
 }
@@ -258,6 +296,9 @@ impl Config {
             import_soft_time_limit: env.duration("IMPORT_SOFT_TIME_LIMIT", "30m")?,
             import_time_limit: env.duration("IMPORT_TIME_LIMIT", "2000s")?,
             import_lease: env.duration("IMPORT_LEASE", "15s")?,
+            import_parse_cpu: env.duration("IMPORT_PARSE_CPU", "60s")?,
+            import_parse_memory_mb: env.parse("IMPORT_PARSE_MEMORY_MB", "512")?,
+            import_reader_bin: env.get("IMPORT_READER_BIN").map(std::path::PathBuf::from),
             ai_provider,
             openai_base_url: env.get("OPENAI_BASE_URL").map(str::to_owned),
             openai_api_key: env.get("OPENAI_API_KEY").map(|k| k.to_owned().into()),
@@ -272,6 +313,7 @@ impl Config {
             import_batch_rows: env.parse("IMPORT_BATCH_ROWS", "5000")?,
             prefetch: env.parse("WORKER_PREFETCH", "1")?,
             db_pool_size: env.parse("DB_POOL_SIZE", "8")?,
+            database_pooler: env.parse("DATABASE_POOLER", "none")?,
             webhook_max_attempts: env.parse("WEBHOOK_MAX_ATTEMPTS", "8")?,
             webhook_retry_base: env.duration("WEBHOOK_RETRY_BASE", "1s")?,
             webhook_timeout: env.duration("WEBHOOK_TIMEOUT", "10s")?,
@@ -279,7 +321,14 @@ impl Config {
             events_streams_per_token: env.parse("EVENTS_STREAMS_PER_TOKEN", "4")?,
             events_streams_total: env.parse("EVENTS_STREAMS_TOTAL", "200")?,
             ai_max_pending_tasks_per_user: env.parse("AI_MAX_PENDING_TASKS_PER_USER", "50000")?,
+            virus_scan: virus_scan::parse(&env)?,
         };
+        if config.import_parse_cpu < Duration::from_secs(1) || config.import_parse_memory_mb < 32 {
+            return Err(ConfigError {
+                var: "IMPORT_PARSE_CPU/IMPORT_PARSE_MEMORY_MB",
+                reason: "must be at least 1s of CPU and 32 MiB: a file reader cannot start with less".into(),
+            });
+        }
         if config.webhook_max_attempts == 0 || config.webhook_timeout.is_zero() {
             return Err(ConfigError {
                 var: "WEBHOOK_MAX_ATTEMPTS/WEBHOOK_TIMEOUT",
@@ -399,6 +448,7 @@ mod tests {
     fn defaults_match_the_spec() {
         let c = cfg(&[]).unwrap();
         assert_eq!(c.database_url(), "postgres://postgres@127.0.0.1:5432/foxflow");
+        assert_eq!(c.database_pooler, DatabasePooler::None);
         assert_eq!(c.namespace, "fox");
         assert_eq!(c.metrics_addr, Some("127.0.0.1:9101".parse().unwrap()));
         assert_eq!(c.max_import_file_bytes, 10_485_760);
@@ -494,6 +544,15 @@ mod tests {
                 _ => self.upload_throttle,
             }
         }
+    }
+
+    #[test]
+    fn database_pooler_is_none_or_transaction() {
+        let c = cfg(&[("DATABASE_POOLER", "transaction")]).unwrap();
+        assert_eq!(c.database_pooler, DatabasePooler::Transaction);
+        let e = cfg(&[("DATABASE_POOLER", "pgbouncer")]).unwrap_err();
+        assert_eq!(e.var, "DATABASE_POOLER");
+        assert!(e.reason.contains("`none` or `transaction`"), "{e}");
     }
 
     #[test]

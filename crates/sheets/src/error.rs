@@ -78,6 +78,25 @@ pub enum SheetError {
 }
 
 impl SheetError {
+    /// Every [`SheetError::code`], for a caller that receives one as text (the sandboxed
+    /// reader's protocol) and needs it back as a `&'static str`.
+    pub const CODES: &'static [&'static str] = &[
+        "unknown_format",
+        "format_mismatch",
+        "unreadable_file",
+        "encoding",
+        "too_many_columns",
+        "cell_too_long",
+        "too_many_rows",
+        "zip_bomb",
+        "xml_entities",
+        "too_many_shared_strings",
+        "sheet_too_large",
+        "file_too_complex",
+        "file_too_large",
+        "io",
+    ];
+
     /// A stable snake_case identifier, e.g. for `last_error` or metrics labels.
     pub fn code(&self) -> &'static str {
         match self {
@@ -144,6 +163,9 @@ mod tests {
         );
         let io = SheetError::from(io::Error::other("disk"));
         assert_eq!(io.code(), "io");
+        for e in [&e, &io] {
+            assert!(SheetError::CODES.contains(&e.code()));
+        }
         assert!(io.is_transient());
         assert!(!e.is_transient());
     }

@@ -6,6 +6,7 @@ use foxflow_config::Config;
 use foxflow_domain::messages::Message;
 use foxflow_domain::values::NafCode;
 use foxflow_messaging::{Delivered, Handler, HandlerOutcome};
+use foxflow_sheet_sandbox::Sandbox;
 use foxflow_sheets::Limits;
 use foxflow_storage::jobs::{self, Claim, RunState};
 use foxflow_storage::{DbPool, StorageError, entities};
@@ -26,6 +27,8 @@ pub struct ImportHandler {
     metrics: Metrics,
     /// Wakes the outbox relay when a finished import queued AI work.
     relay_wake: Arc<tokio::sync::Notify>,
+    /// Reads each file in a child process held to the per-file budget.
+    sandbox: Sandbox,
 }
 
 impl ImportHandler {
@@ -35,6 +38,7 @@ impl ImportHandler {
         worker_id: String,
         metrics: Metrics,
         relay_wake: Arc<tokio::sync::Notify>,
+        sandbox: Sandbox,
     ) -> Self {
         ImportHandler {
             pool,
@@ -42,6 +46,7 @@ impl ImportHandler {
             worker_id,
             metrics,
             relay_wake,
+            sandbox,
         }
     }
 
@@ -135,6 +140,7 @@ impl ImportHandler {
                 max_rows: Some(self.config.max_import_rows),
                 ..Limits::default()
             },
+            sandbox: self.sandbox.clone(),
             soft_deadline: Instant::now() + soft_left,
             soft_limit: self.config.import_soft_time_limit,
             reference,
@@ -157,6 +163,11 @@ impl ImportHandler {
                 jobs::release(&mut conn, job_id, lease_token).await?;
                 tracing::info!(%job_id, "shutdown: checkpoint committed, job handed back");
                 return Ok(HandlerOutcome::Requeue);
+            }
+            RunEnd::WorkerFault(message) => {
+                jobs::release(&mut conn, job_id, lease_token).await?;
+                tracing::warn!(%job_id, reason = %message, "the file could not be read on this worker; retrying");
+                return Ok(HandlerOutcome::Retry(message));
             }
             RunEnd::Completed => jobs::finish(&mut conn, job_id, lease_token, None).await?,
             RunEnd::FileError { code, message } => {

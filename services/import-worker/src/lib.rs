@@ -10,6 +10,10 @@ use foxflow_domain::messages::QueueKind;
 use foxflow_process::{Running, Shutdown, Worker};
 use std::sync::Arc;
 
+/// What one file's reader may write back, spooled on the worker's disk: far
+/// more than any file within the row and cell limits produces.
+const READER_OUTPUT_BYTES: u64 = 1 << 30;
+
 /// Starts consuming on the current runtime; stops when `shutdown` triggers,
 /// after the job in hand is finished or checkpointed.
 pub async fn start(config: Config, shutdown: Shutdown) -> anyhow::Result<Running> {
@@ -30,12 +34,23 @@ pub async fn start(config: Config, shutdown: Shutdown) -> anyhow::Result<Running
     // An import with generate_ai=true writes its AI batch's messages to the
     // outbox when it finishes; this relay publishes them.
     let relay_wake = Arc::new(tokio::sync::Notify::new());
+    // Refuse to start without a file reader: every job would fail later.
+    let sandbox = foxflow_sheet_sandbox::Sandbox::new(
+        config.import_reader_bin.as_deref(),
+        foxflow_sheet_sandbox::Budget {
+            cpu: config.import_parse_cpu,
+            memory_bytes: config.import_parse_memory_mb << 20,
+            output_bytes: READER_OUTPUT_BYTES,
+        },
+    )?;
+    tracing::info!(reader = %sandbox.reader().display(), "files are read in a sandboxed child process");
     let handler = Arc::new(handler::ImportHandler::new(
         pool.clone(),
         config.clone(),
         worker.id.clone(),
         metrics,
         relay_wake.clone(),
+        sandbox,
     ));
     let publisher = foxflow_messaging::Publisher::new(config.amqp_url(), &worker.id, worker.topology.clone());
     worker

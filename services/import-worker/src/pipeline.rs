@@ -1,18 +1,20 @@
-//! One import run: the file is copied from storage to a temporary file, a
-//! blocking thread parses it into batches, and this task writes the batches
-//! while the thread parses the next ones (a bounded pipeline: at most
-//! `QUEUED_BATCHES` parsed batches wait in memory).
+//! One import run: the file is copied from storage to a temporary file and
+//! read once, in a sandboxed child process (`foxflow_sheet_sandbox`), into a
+//! spool; then a blocking thread validates the spooled rows into batches and
+//! this task writes the batches while the thread prepares the next ones (a
+//! bounded pipeline: at most `QUEUED_BATCHES` batches wait in memory).
 
 use crate::write::{Batch, BatchScope, ErrorRow, Writer};
 use diesel_async::{AsyncConnection, AsyncPgConnection};
 use foxflow_domain::ImportType;
 use foxflow_domain::records::{ColumnMap, Record, ReferenceData, shorten};
-use foxflow_sheets::{Limits, SheetRow, detect_format};
+use foxflow_sheet_sandbox::{Sandbox, SandboxError, Spool};
+use foxflow_sheets::{Limits, SheetRow};
 use foxflow_storage::entities::ParentCache;
 use foxflow_storage::jobs::{self, Progress};
 use foxflow_storage::{DbPool, StorageError, files};
 use std::convert::Infallible;
-use std::io::{Read, Seek, SeekFrom, Write};
+use std::io::Write;
 use std::time::{Duration, Instant};
 use tokio::sync::{mpsc, watch};
 use tracing::Instrument;
@@ -34,6 +36,9 @@ pub enum RunEnd {
     },
     /// Shutdown was requested; the checkpoint is committed.
     Interrupted,
+    /// The worker could not read the file (no reader process, no disk): not
+    /// the file's fault, so the attempt is retried.
+    WorkerFault(String),
 }
 
 pub struct RunContext {
@@ -52,6 +57,7 @@ pub struct RunContext {
     pub lease: Duration,
     pub batch_rows: usize,
     pub limits: Limits,
+    pub sandbox: Sandbox,
     pub soft_deadline: Instant,
     pub soft_limit: Duration,
     pub reference: std::sync::Arc<dyn ReferenceData + Send + Sync>,
@@ -68,6 +74,8 @@ enum Parsed {
         code: &'static str,
         message: String,
     },
+    /// Reading the spool back failed (the worker's disk).
+    Fault(String),
 }
 
 pub async fn run(ctx: RunContext, metrics: &crate::metrics::Metrics) -> Result<RunEnd, StorageError> {
@@ -82,16 +90,18 @@ pub async fn run(ctx: RunContext, metrics: &crate::metrics::Metrics) -> Result<R
             });
         }
     };
+    let spool = match read(&ctx, file).await {
+        Ok(spool) => spool,
+        Err(end) => return Ok(end),
+    };
     let (tx, mut rx) = mpsc::channel::<Parsed>(QUEUED_BATCHES);
     let parse = ParseJob {
-        file,
-        file_name: ctx.file_name.clone(),
+        spool: Some(spool),
         import_type: ctx.import_type,
         checkpoint_row: ctx.checkpoint_row,
         error_rows: ctx.prior_error_rows,
         replay: ctx.dry_run,
         batch_rows: ctx.batch_rows,
-        limits: ctx.limits.clone(),
         reference: ctx.reference.clone(),
     };
     let parser = tokio::task::spawn_blocking(move || parse.run(&tx));
@@ -112,6 +122,21 @@ pub async fn run(ctx: RunContext, metrics: &crate::metrics::Metrics) -> Result<R
     // Dropping the receiver stops the parser at its next send.
     drop(rx);
     Ok(settle(end, parser.await))
+}
+
+/// Reads the whole file in the sandbox; a file that cannot be imported, a
+/// worker fault or a shutdown ends the run before anything is written.
+async fn read(ctx: &RunContext, file: std::fs::File) -> Result<Spool, RunEnd> {
+    let mut shutdown = ctx.shutdown.clone();
+    // Dropping the read on shutdown kills the child.
+    let read = tokio::select! {
+        read = ctx.sandbox.read(file, &ctx.file_name, &ctx.limits) => read,
+        _ = shutdown.wait_for(|stop| *stop) => return Err(RunEnd::Interrupted),
+    };
+    read.map_err(|e| match e {
+        SandboxError::File { code, message } => RunEnd::FileError { code, message },
+        SandboxError::Worker(message) => RunEnd::WorkerFault(message),
+    })
 }
 
 /// How a dry run's transaction ends: always rolled back.
@@ -189,6 +214,7 @@ async fn write_batches(
             Parsed::Failed { code, message } => {
                 return Ok(RunEnd::FileError { code, message });
             }
+            Parsed::Fault(message) => return Ok(RunEnd::WorkerFault(message)),
             Parsed::Batch(batch) => {
                 // One span per committed batch: the trace of an upload ends
                 // with its database writes.
@@ -278,8 +304,8 @@ async fn download(pool: &DbPool, file_id: Uuid) -> Result<Option<std::fs::File>,
 }
 
 struct ParseJob {
-    file: std::fs::File,
-    file_name: String,
+    /// The file's rows, read by the sandboxed reader; taken by `run`.
+    spool: Option<Spool>,
     import_type: ImportType,
     /// Rows up to here were counted by an earlier attempt.
     checkpoint_row: u64,
@@ -289,62 +315,68 @@ struct ParseJob {
     /// writes were rolled back); an import skips them (they are committed).
     replay: bool,
     batch_rows: usize,
-    limits: Limits,
     reference: std::sync::Arc<dyn ReferenceData + Send + Sync>,
+}
+
+/// Why the parse stopped early.
+enum Stop {
+    /// The file cannot be imported (`code`, message).
+    File(&'static str, String),
+    Fault(String),
+}
+
+impl From<SandboxError> for Stop {
+    fn from(e: SandboxError) -> Self {
+        match e {
+            SandboxError::File { code, message } => Stop::File(code, message),
+            SandboxError::Worker(message) => Stop::Fault(message),
+        }
+    }
 }
 
 impl ParseJob {
     fn run(mut self, tx: &mpsc::Sender<Parsed>) {
-        if let Err((code, message)) = self.parse(tx) {
-            let _ = tx.blocking_send(Parsed::Failed { code, message });
-        }
+        let stopped = match self.spool.take() {
+            Some(spool) => self.parse(spool, tx),
+            None => Ok(()),
+        };
+        let message = match stopped {
+            Ok(()) => return,
+            Err(Stop::File(code, message)) => Parsed::Failed { code, message },
+            Err(Stop::Fault(message)) => Parsed::Fault(message),
+        };
+        let _ = tx.blocking_send(message);
     }
 
-    fn reopen(&mut self) -> Result<foxflow_sheets::RowReader, (&'static str, String)> {
-        self.file.seek(SeekFrom::Start(0)).map_err(io_err)?;
-        let mut head = Vec::with_capacity(8192);
-        (&self.file).take(8192).read_to_end(&mut head).map_err(io_err)?;
-        let format = detect_format(&head, &self.file_name).map_err(|e| (e.code(), e.to_string()))?;
-        self.file.seek(SeekFrom::Start(0)).map_err(io_err)?;
-        let source = self.file.try_clone().map_err(io_err)?;
-        foxflow_sheets::open(format, Box::new(source), &self.limits).map_err(|e| (e.code(), e.to_string()))
-    }
-
-    fn parse(&mut self, tx: &mpsc::Sender<Parsed>) -> Result<(), (&'static str, String)> {
-        // First pass: the header, the row count and every file-level problem,
-        // before a single row is written (too many rows imports nothing).
-        let mut reader = self.reopen()?;
-        if reader.headers().is_empty() {
+    fn parse(&mut self, mut spool: Spool, tx: &mpsc::Sender<Parsed>) -> Result<(), Stop> {
+        // The reader has read the whole file: its row count and every
+        // file-level problem are known before a single row is written (too
+        // many rows imports nothing).
+        if spool.headers().is_empty() {
             let _ = tx.blocking_send(Parsed::Start {
                 total_rows: 0,
                 unknown_columns: Vec::new(),
             });
             return Ok(());
         }
-        let columns = ColumnMap::new(self.import_type, reader.headers()).map_err(|e| (e.code, e.message))?;
-        let mut total_rows = 0u64;
-        while let Some(row) = reader.next_row() {
-            row.map_err(|e| (e.code(), e.to_string()))?;
-            total_rows += 1;
-        }
-        let unknown_columns = columns.unknown_columns().to_vec();
+        let headers = spool.headers().to_vec();
+        let columns =
+            ColumnMap::new(self.import_type, &headers).map_err(|e| Stop::File(e.code, e.message))?;
         if tx
             .blocking_send(Parsed::Start {
-                total_rows,
-                unknown_columns,
+                total_rows: spool.total_rows(),
+                unknown_columns: columns.unknown_columns().to_vec(),
             })
             .is_err()
         {
             return Ok(());
         }
 
-        // Second pass: parse and batch, resuming after the checkpoint.
-        let mut reader = self.reopen()?;
-        let headers = reader.headers().to_vec();
+        // Validate and batch, resuming after the checkpoint.
         let mut batch = Batch::default();
         let mut born = Instant::now();
-        while let Some(row) = reader.next_row() {
-            let SheetRow { line, fields } = row.map_err(|e| (e.code(), e.to_string()))?;
+        for row in &mut spool {
+            let SheetRow { line, fields } = row?;
             let replay = line <= self.checkpoint_row;
             if replay && !self.replay {
                 continue;
@@ -373,7 +405,7 @@ impl ParseJob {
                     if !replay {
                         self.error_rows += 1;
                         if self.error_rows > MAX_ERROR_ROWS {
-                            return Err((
+                            return Err(Stop::File(
                                 "too_many_errors",
                                 format!(
                                     "more than {MAX_ERROR_ROWS} rows of this file are in error; the import \
@@ -405,10 +437,6 @@ impl ParseJob {
         }
         Ok(())
     }
-}
-
-fn io_err(e: std::io::Error) -> (&'static str, String) {
-    ("unreadable_file", format!("the stored file cannot be read: {e}"))
 }
 
 /// A file with more error rows than this stops with `too_many_errors`

@@ -14,195 +14,7 @@ use std::time::Duration;
 
 const WAIT: Duration = Duration::from_secs(180);
 
-/// Builders for hostile spreadsheets: a minimal valid workbook, then what breaks it.
-mod build {
-    use super::*;
-
-    pub const CONTENT_TYPES: &str = r#"<?xml version="1.0" encoding="UTF-8" standalone="yes"?>
-<Types xmlns="http://schemas.openxmlformats.org/package/2006/content-types"><Default Extension="rels" ContentType="application/vnd.openxmlformats-package.relationships+xml"/><Default Extension="xml" ContentType="application/xml"/><Override PartName="/xl/workbook.xml" ContentType="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet.main+xml"/><Override PartName="/xl/worksheets/sheet1.xml" ContentType="application/vnd.openxmlformats-officedocument.spreadsheetml.worksheet+xml"/><Override PartName="/xl/sharedStrings.xml" ContentType="application/vnd.openxmlformats-officedocument.spreadsheetml.sharedStrings+xml"/></Types>"#;
-    const ROOT_RELS: &str = r#"<?xml version="1.0" encoding="UTF-8"?>
-<Relationships xmlns="http://schemas.openxmlformats.org/package/2006/relationships"><Relationship Id="rId1" Type="http://schemas.openxmlformats.org/officeDocument/2006/relationships/officeDocument" Target="xl/workbook.xml"/></Relationships>"#;
-    const WORKBOOK: &str = r#"<?xml version="1.0" encoding="UTF-8"?>
-<workbook xmlns="http://schemas.openxmlformats.org/spreadsheetml/2006/main" xmlns:r="http://schemas.openxmlformats.org/officeDocument/2006/relationships"><sheets><sheet name="Feuil1" sheetId="1" r:id="rId1"/></sheets></workbook>"#;
-    const WORKBOOK_RELS: &str = r#"<?xml version="1.0" encoding="UTF-8"?>
-<Relationships xmlns="http://schemas.openxmlformats.org/package/2006/relationships"><Relationship Id="rId1" Type="http://schemas.openxmlformats.org/officeDocument/2006/relationships/worksheet" Target="worksheets/sheet1.xml"/><Relationship Id="rId2" Type="http://schemas.openxmlformats.org/officeDocument/2006/relationships/sharedStrings" Target="sharedStrings.xml"/></Relationships>"#;
-    pub const SHARED_STRINGS: &str = r#"<?xml version="1.0" encoding="UTF-8"?>
-<sst xmlns="http://schemas.openxmlformats.org/spreadsheetml/2006/main" count="2" uniqueCount="2"><si><t>siren</t></si><si><t>nom</t></si></sst>"#;
-
-    /// A worksheet whose first row is `siren`, `nom` (shared strings 0 and 1) followed by `rows`
-    /// (already serialised `<row>` elements).
-    pub fn sheet(rows: &str) -> String {
-        format!(
-            r#"<?xml version="1.0" encoding="UTF-8"?>
-<worksheet xmlns="http://schemas.openxmlformats.org/spreadsheetml/2006/main"><sheetData><row r="1"><c r="A1" t="s"><v>0</v></c><c r="B1" t="s"><v>1</v></c></row>{rows}</sheetData></worksheet>"#
-        )
-    }
-
-    /// The six parts of a workbook, in a ZIP left open for more entries.
-    fn workbook_zip(sheet_xml: &str, shared_strings: &str) -> zip::ZipWriter<Cursor<Vec<u8>>> {
-        let mut zip = zip::ZipWriter::new(Cursor::new(Vec::new()));
-        let parts: [(&str, &[u8]); 6] = [
-            ("[Content_Types].xml", CONTENT_TYPES.as_bytes()),
-            ("_rels/.rels", ROOT_RELS.as_bytes()),
-            ("xl/workbook.xml", WORKBOOK.as_bytes()),
-            ("xl/_rels/workbook.xml.rels", WORKBOOK_RELS.as_bytes()),
-            ("xl/sharedStrings.xml", shared_strings.as_bytes()),
-            ("xl/worksheets/sheet1.xml", sheet_xml.as_bytes()),
-        ];
-        for (name, content) in parts {
-            zip.start_file(name, deflated()).expect("zip entry");
-            zip.write_all(content).expect("zip write");
-        }
-        zip
-    }
-
-    fn deflated() -> zip::write::SimpleFileOptions {
-        zip::write::SimpleFileOptions::default().compression_method(zip::CompressionMethod::Deflated)
-    }
-
-    /// A workbook from its sheet XML and shared strings.
-    pub fn xlsx(sheet_xml: &str, shared_strings: &str) -> Vec<u8> {
-        workbook_zip(sheet_xml, shared_strings)
-            .finish()
-            .expect("zip")
-            .into_inner()
-    }
-
-    /// A valid workbook of one good company.
-    pub fn good_xlsx() -> Vec<u8> {
-        xlsx(
-            &sheet(
-                r#"<row r="2"><c r="A2"><v>732829320</v></c><c r="B2" t="inlineStr"><is><t>Acme</t></is></c></row>"#,
-            ),
-            SHARED_STRINGS,
-        )
-    }
-
-    /// 210 MiB of zeros in one entry (about 200 KiB compressed): over the 200 MiB
-    /// decompressed limit, and at a ratio of about 1000:1.
-    pub fn zip_bomb() -> Vec<u8> {
-        let mut zip = workbook_zip(&sheet(""), SHARED_STRINGS);
-        zip.start_file("xl/media/padding.bin", deflated().compression_level(Some(9)))
-            .expect("entry");
-        let zeros = vec![0u8; 1 << 20];
-        for _ in 0..210 {
-            zip.write_all(&zeros).expect("write");
-        }
-        zip.finish().expect("zip").into_inner()
-    }
-
-    /// "Billion laughs" in the shared strings: ten levels of ten references.
-    pub fn entity_bomb() -> Vec<u8> {
-        let mut dtd = String::from("<!DOCTYPE sst [<!ENTITY lol0 \"lol\">");
-        for i in 1..10 {
-            let refs = format!("&lol{};", i - 1).repeat(10);
-            dtd.push_str(&format!("<!ENTITY lol{i} \"{refs}\">"));
-        }
-        dtd.push_str("]>");
-        let shared = format!(
-            r#"<?xml version="1.0" encoding="UTF-8"?>{dtd}<sst xmlns="http://schemas.openxmlformats.org/spreadsheetml/2006/main" count="3" uniqueCount="3"><si><t>siren</t></si><si><t>nom</t></si><si><t>&lol9;</t></si></sst>"#
-        );
-        xlsx(
-            &sheet(r#"<row r="2"><c r="A2"><v>732829320</v></c><c r="B2" t="s"><v>2</v></c></row>"#),
-            &shared,
-        )
-    }
-
-    /// A real workbook cut in the middle of its ZIP data.
-    pub fn truncated_xlsx() -> Vec<u8> {
-        let mut bytes = good_xlsx();
-        bytes.truncate(bytes.len() / 2);
-        bytes
-    }
-
-    /// A cell in column 16,385 (one past Excel's XFD).
-    pub fn xlsx_16385_columns() -> Vec<u8> {
-        xlsx(
-            &sheet(
-                r#"<row r="2"><c r="A2"><v>732829320</v></c><c r="XFE2" t="inlineStr"><is><t>far</t></is></c></row>"#,
-            ),
-            SHARED_STRINGS,
-        )
-    }
-
-    /// Real formula cells: `nom` is a HYPERLINK formula whose cached value is text, and a
-    /// second row has a formula as its SIREN and formula-looking text as its name.
-    pub fn formula_cells() -> Vec<u8> {
-        xlsx(
-            &sheet(
-                r#"<row r="2"><c r="A2"><v>732829320</v></c><c r="B2" t="str"><f>HYPERLINK("http://evil.example/","Clic ici")</f><v>Clic ici</v></c></row><row r="3"><c r="A3"><f>1+2</f><v>3</v></c><c r="B3" t="inlineStr"><is><t>=HYPERLINK("http://evil.example/","x")</t></is></c></row>"#,
-            ),
-            SHARED_STRINGS,
-        )
-    }
-
-    /// One CSV line of `len` bytes after the header: a single 10 MB cell.
-    pub fn csv_long_line(len: usize) -> Vec<u8> {
-        let mut csv = b"siren,nom\n732829320,".to_vec();
-        csv.resize(csv.len() + len, b'a');
-        csv.push(b'\n');
-        csv
-    }
-
-    /// `rows` valid lines, so that what follows lies past the sniffed prefix (8 KiB at upload,
-    /// 64 KiB for the CSV encoding).
-    pub fn csv_prefix(rows: usize) -> Vec<u8> {
-        let mut csv = b"siren,nom\n".to_vec();
-        for i in 0..rows {
-            csv.extend_from_slice(format!("{:09},Besançon {i}\n", 100_000_000 + i).as_bytes());
-        }
-        csv
-    }
-
-    /// An `.xls` whose one formula is a number padded with `tokens` PtgAttrSpace tokens of 255
-    /// spaces (issue 16: 4,000 of them, 18 KB, cost calamine 11.6 CPU-seconds to open), built
-    /// from the xlwt fixture in a new compound file.
-    pub fn xls_formula_bomb(tokens: usize) -> Vec<u8> {
-        use std::io::Read;
-        let fixture = super::repo_file("crates/sheets/tests/fixtures/entreprises_xlwt.xls");
-        let mut source = cfb::CompoundFile::open(Cursor::new(fixture)).expect("cfb");
-        let mut stream = Vec::new();
-        source
-            .open_stream("/Workbook")
-            .expect("Workbook")
-            .read_to_end(&mut stream)
-            .expect("read");
-        let mut rgce = vec![0x1E, 1, 0]; // PtgInt 1
-        for _ in 0..tokens {
-            rgce.extend_from_slice(&[0x19, 0x40, 0x00, 0xFF]);
-        }
-        let mut formula = vec![0u8; 20];
-        formula[0..2].copy_from_slice(&1u16.to_le_bytes());
-        formula[6..14].copy_from_slice(&1.0f64.to_le_bytes());
-        formula.extend_from_slice(&(rgce.len() as u16).to_le_bytes());
-        formula.extend_from_slice(&rgce);
-        let mut record = 0x0006u16.to_le_bytes().to_vec();
-        record.extend_from_slice(&(formula.len() as u16).to_le_bytes());
-        record.extend_from_slice(&formula);
-        // After the last LabelSst (type 0x00FD, length 10): inside the last worksheet.
-        let at = stream
-            .windows(4)
-            .rposition(|w| w == [0xFD, 0x00, 0x0A, 0x00])
-            .expect("a LabelSst record")
-            + 14;
-        stream.splice(at..at, record);
-        let mut out = cfb::CompoundFile::create_with_version(cfb::Version::V3, Cursor::new(Vec::new()))
-            .expect("create");
-        out.create_stream("/Workbook")
-            .expect("stream")
-            .write_all(&stream)
-            .expect("write");
-        out.flush().expect("flush");
-        out.into_inner().into_inner()
-    }
-
-    pub fn csv_columns(n: usize) -> Vec<u8> {
-        let mut csv = b"siren,nom\n".to_vec();
-        csv.extend_from_slice(vec!["x"; n].join(",").as_bytes());
-        csv.push(b'\n');
-        csv
-    }
-}
+mod build;
 
 fn repo_file(rel: &str) -> Vec<u8> {
     std::fs::read(PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..").join(rel)).expect("repo file")
@@ -320,15 +132,8 @@ async fn error_rows(app: &TestApp, id: &str) -> Vec<Value> {
     errors["items"].as_array().cloned().unwrap_or_default()
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn hostile_files_end_as_file_level_errors_and_the_worker_survives_them() {
-    let app = TestApp::spawn_with(TestOptions {
-        import_worker: false,
-        ..Default::default()
-    })
-    .await;
-    let worker = ServiceProcess::start("import-worker", "hostile-worker", app.env());
-
+/// Files built to hurt a parser: each ends its job `error` with its file-level code.
+async fn file_level_errors(app: &TestApp) {
     // (what, file name, bytes, file-level code the job must end with)
     let failing: Vec<(&str, &str, Vec<u8>, &str)> = vec![
         (
@@ -380,9 +185,9 @@ async fn hostile_files_end_as_file_level_errors_and_the_worker_survives_them() {
             "too_many_columns",
         ),
         (
-            "an XLS formula padded with 4,000 spacing tokens",
+            "an XLS formula padded with 16,000 spacing tokens (minutes of CPU unchecked)",
             "formula.xls",
-            build::xls_formula_bomb(4_000),
+            build::xls_formula_bomb(16_000),
             "file_too_complex",
         ),
     ];
@@ -398,7 +203,7 @@ async fn hostile_files_end_as_file_level_errors_and_the_worker_survives_them() {
             job["last_error"].as_str().is_some_and(|e| !e.is_empty()),
             "{what}: the reason is stored: {job}"
         );
-        let errors = error_rows(&app, &id).await;
+        let errors = error_rows(app, &id).await;
         assert_eq!(errors.len(), 1, "{what}: one file-level error: {errors:?}");
         assert_eq!(errors[0]["row"], 0, "{what}: row 0 is the file: {errors:?}");
         assert_eq!(errors[0]["code"], code, "{what}: {errors:?}");
@@ -496,7 +301,7 @@ async fn hostile_files_end_as_file_level_errors_and_the_worker_survives_them() {
         .unwrap()
         .get(0);
     assert_eq!(nom, "Clic ici", "the cached value, never the formula");
-    let errors = error_rows(&app, &id).await;
+    let errors = error_rows(app, &id).await;
     assert_eq!(
         errors[0]["raw"]["nom"],
         "=HYPERLINK(\"http://evil.example/\",\"x\")"
@@ -519,27 +324,6 @@ async fn hostile_files_end_as_file_level_errors_and_the_worker_survives_them() {
             "no formula in the exported report ({sheet})"
         );
     }
-
-    // The worker is still the same process, its memory stayed flat, and it imports the next file.
-    let id = app.submit("good.xlsx", build::good_xlsx(), "entreprises").await;
-    let job = app.wait_final(&id, WAIT).await;
-    assert_eq!(job["status"], "success", "{job}");
-    let peak = peak_rss_mib(worker.pid());
-    assert!(
-        peak < 256,
-        "the worker's peak memory was {peak} MiB after a 210 MiB zip bomb and a 10 MB line"
-    );
-    let attempts: i64 = app
-        .pg()
-        .await
-        .query_one("SELECT max(attempts)::int8 FROM import_jobs", &[])
-        .await
-        .unwrap()
-        .get(0);
-    assert_eq!(
-        attempts, 1,
-        "no job needed a second attempt: the worker never died"
-    );
 }
 
 /// Issue 16: rows built to multiply error storage. A 32 KB `naf_codes` cell
@@ -550,14 +334,7 @@ async fn hostile_files_end_as_file_level_errors_and_the_worker_survives_them() {
 /// rows the job stops with `too_many_errors`. The worker is the same process
 /// afterwards, its peak memory stays under 256 MB, and it imports the next
 /// file.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn rows_built_to_multiply_errors_are_bounded() {
-    let app = TestApp::spawn_with(TestOptions {
-        import_worker: false,
-        ..Default::default()
-    })
-    .await;
-    let worker = ServiceProcess::start("import-worker", "error-bomb-worker", app.env());
+async fn rows_built_to_multiply_errors_are_bounded(app: &TestApp) {
     let db = app.pg().await;
     let started = std::time::Instant::now();
 
@@ -621,13 +398,68 @@ async fn rows_built_to_multiply_errors_are_bounded() {
         "{:?}",
         started.elapsed()
     );
+}
 
+/// The whole hostile corpus through one real `import-worker` process: every
+/// file ends as its reason says, and afterwards the worker is the same
+/// process, never needed a second attempt, imports the next file, and its
+/// peak memory over the whole corpus (printed) stayed under 256 MB.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_hostile_corpus_ends_in_reasons_and_one_worker_survives_it_all() {
+    let app = TestApp::spawn_with(TestOptions {
+        import_worker: false,
+        ..Default::default()
+    })
+    .await;
+    let worker = ServiceProcess::start("import-worker", "hostile-worker", app.env());
+    file_level_errors(&app).await;
+    rows_built_to_multiply_errors_are_bounded(&app).await;
+    worker_survived(&app, &worker, "the whole hostile corpus").await;
+}
+
+/// A file within every reader limit whose parse needs more memory than the
+/// reader child may take (one 15 MB row, with `IMPORT_PARSE_MEMORY_MB=32`):
+/// the child dies at its budget, the job says why, the worker carries on.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_file_past_the_readers_memory_budget_ends_its_job_not_the_worker() {
+    let app = TestApp::spawn_with(TestOptions {
+        import_worker: false,
+        env: vec![("MAX_IMPORT_FILE_BYTES".into(), "20000000".into())],
+        ..Default::default()
+    })
+    .await;
+    let mut env = app.env().clone();
+    env.insert("IMPORT_PARSE_MEMORY_MB".into(), "32".into());
+    let worker = ServiceProcess::start("import-worker", "budget-worker", &env);
+    let mut csv = (0..512).map(|i| format!("c{i}")).collect::<Vec<_>>().join(",");
+    csv.push('\n');
+    csv.push_str(&vec!["x".repeat(30_000); 512].join(","));
+    csv.push('\n');
+    let id = app.submit("wide.csv", csv.into_bytes(), "entreprises").await;
+    let job = app.wait_final(&id, WAIT).await;
+    assert_eq!(job["status"], "error", "{job}");
+    let last_error = job["last_error"].as_str().unwrap_or_default();
+    assert!(last_error.contains("32 MiB of memory"), "{job}");
+    let errors = error_rows(&app, &id).await;
+    assert_eq!(errors[0]["code"], "file_too_complex", "{errors:?}");
+    worker_survived(&app, &worker, "a file past the memory budget").await;
+}
+
+/// The worker imports the next file, is still alive, never needed a second
+/// attempt, and peaked under 256 MB.
+async fn worker_survived(app: &TestApp, worker: &ServiceProcess, after: &str) {
     let id = app.submit("good.xlsx", build::good_xlsx(), "entreprises").await;
-    assert_eq!(app.wait_final(&id, WAIT).await["status"], "success");
+    let job = app.wait_final(&id, WAIT).await;
+    assert_eq!(job["status"], "success", "{job}");
     let peak = peak_rss_mib(worker.pid());
-    println!("error-bomb worker peak RSS: {peak} MiB");
-    assert!(peak < 256, "the worker's peak memory was {peak} MiB");
-    let attempts: i64 = db
+    println!("import-worker peak RSS after {after}: {peak} MiB");
+    assert!(
+        peak < 256,
+        "the worker's peak memory was {peak} MiB after {after}"
+    );
+    let attempts: i64 = app
+        .pg()
+        .await
         .query_one("SELECT max(attempts)::int8 FROM import_jobs", &[])
         .await
         .unwrap()
