@@ -58,7 +58,7 @@ pub async fn run(config: &Config, command: DlqCommand) -> anyhow::Result<()> {
             eprintln!("{} message(s) shown from {}", parked.len(), t.dead_queue(queue));
         }
         DlqCommand::Replay { queue, limit } => {
-            let pool = foxflow_storage::build_pool(config.database_url(), 1, "foxctl")?;
+            let pool = crate::db_pool(config)?;
             let n = dlq::drain(config.amqp_url(), &t, queue, limit, |p| {
                 let pool = pool.clone();
                 async move {

@@ -2,7 +2,7 @@
 
 use anyhow::Context;
 use clap::{Parser, Subcommand};
-use foxflow_config::{Config, Process};
+use foxflow_config::{Config, DatabasePooler, Process};
 use foxflow_messaging::Topology;
 use foxflow_storage::auth::Role;
 
@@ -11,6 +11,16 @@ mod import;
 mod maintenance;
 mod naf;
 mod outbox;
+
+/// foxctl's pool: one connection, through the same pooler as the services (`DATABASE_POOLER`:
+/// the cleanup CronJob reaches PostgreSQL through pgBouncer).
+fn db_pool(config: &Config) -> Result<foxflow_storage::DbPool, foxflow_storage::StorageError> {
+    let pooler = match config.database_pooler {
+        DatabasePooler::None => foxflow_storage::Pooler::None,
+        DatabasePooler::Transaction => foxflow_storage::Pooler::Transaction,
+    };
+    foxflow_storage::build_pool_via(config.database_url(), 1, "foxctl", pooler)
+}
 
 #[derive(Parser)]
 #[command(name = "foxctl", version, about = "Foxflow administration")]
@@ -130,7 +140,7 @@ async fn main() -> anyhow::Result<()> {
             }
         }
         Command::Token { command } => {
-            let pool = foxflow_storage::build_pool(config.database_url(), 1, "foxctl")?;
+            let pool = db_pool(&config)?;
             let mut conn = foxflow_storage::pool::conn(&pool).await?;
             match command {
                 TokenCommand::Create { name, role, rotate } => {
@@ -173,7 +183,7 @@ async fn main() -> anyhow::Result<()> {
             command: NafCommand::Load { file },
         } => {
             let entries = naf::read(file.as_deref())?;
-            let pool = foxflow_storage::build_pool(config.database_url(), 1, "foxctl")?;
+            let pool = db_pool(&config)?;
             let mut conn = foxflow_storage::pool::conn(&pool).await?;
             let c = foxflow_storage::reference::upsert_naf(&mut conn, &entries).await?;
             eprintln!(

@@ -6,7 +6,7 @@ use foxflow_storage::maintenance::{self, Retention};
 /// Runs the retention cleanup once (the same one the import workers run on
 /// `CLEANUP_SCHEDULE`; the advisory lock keeps two from overlapping).
 pub async fn cleanup(config: &Config, dry_run: bool) -> anyhow::Result<()> {
-    let pool = foxflow_storage::build_pool(config.database_url(), 1, "foxctl")?;
+    let pool = crate::db_pool(config)?;
     let mut conn = foxflow_storage::pool::conn(&pool).await?;
     let retention = Retention {
         logs: config.import_log_retention,
@@ -51,7 +51,7 @@ pub async fn cleanup(config: &Config, dry_run: bool) -> anyhow::Result<()> {
 /// Renames placeholder sous-catégories from the NAF labels; with `dry_run`,
 /// prints what would change and writes nothing.
 pub async fn fix_sous_categorie_names(config: &Config, dry_run: bool) -> anyhow::Result<()> {
-    let pool = foxflow_storage::build_pool(config.database_url(), 1, "foxctl")?;
+    let pool = crate::db_pool(config)?;
     let mut conn = foxflow_storage::pool::conn(&pool).await?;
     let started = std::time::Instant::now();
     let fixes = maintenance::fix_sous_categorie_names(&mut conn, dry_run).await?;

@@ -28,7 +28,7 @@ pub enum OutboxCommand {
 }
 
 pub async fn run(config: &Config, command: OutboxCommand) -> anyhow::Result<()> {
-    let pool = foxflow_storage::build_pool(config.database_url(), 1, "foxctl")?;
+    let pool = crate::db_pool(config)?;
     let mut conn = foxflow_storage::pool::conn(&pool).await?;
     match command {
         OutboxCommand::List { limit, json } => {

@@ -18,6 +18,10 @@ pub enum StorageError {
     Conflict(String),
     #[error("migration failed: {0}")]
     Migration(String),
+    /// The database URL cannot be used (a bad `sslmode`, an unreadable
+    /// `sslrootcert`): found at start, before any connection is tried.
+    #[error("invalid database URL: {0}")]
+    InvalidUrl(#[from] crate::target::TargetError),
 }
 
 impl StorageError {
@@ -27,7 +31,10 @@ impl StorageError {
         match self {
             StorageError::Pool(_) | StorageError::Connection(_) => true,
             StorageError::Query(e) => is_transient_diesel(e),
-            StorageError::NotFound | StorageError::Conflict(_) | StorageError::Migration(_) => false,
+            StorageError::NotFound
+            | StorageError::Conflict(_)
+            | StorageError::Migration(_)
+            | StorageError::InvalidUrl(_) => false,
         }
     }
 }
@@ -49,6 +56,7 @@ impl StorageError {
             // Foxflow's own words already.
             StorageError::Conflict(m) => m.clone(),
             StorageError::Migration(_) => "the database schema is not the expected one".into(),
+            StorageError::InvalidUrl(_) => "the database connection is misconfigured".into(),
         }
     }
 }

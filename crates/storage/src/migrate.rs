@@ -1,33 +1,12 @@
 //! `foxctl migrate` and the test harness: create the database when it is
 //! missing, then apply the embedded migrations.
 
-use crate::{Result, StorageError};
+use crate::{DbTarget, Result, StorageError, connect};
 use diesel_async::async_connection_wrapper::AsyncConnectionWrapper;
-use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
+use diesel_async::{AsyncPgConnection, RunQueryDsl};
 use diesel_migrations::{EmbeddedMigrations, MigrationHarness, embed_migrations};
 
 pub const MIGRATIONS: EmbeddedMigrations = embed_migrations!("../../migrations");
-
-/// Splits `postgres://…/name?x` into the URL of the `postgres` maintenance
-/// database on the same server and the database name.
-pub fn split_database_url(url: &str) -> Result<(String, String)> {
-    let (base, query) = match url.split_once('?') {
-        Some((b, q)) => (b, Some(q)),
-        None => (url, None),
-    };
-    let (server, name) = base
-        .rsplit_once('/')
-        .filter(|(server, name)| server.contains("://") && !server.ends_with('/') && !name.is_empty())
-        .ok_or_else(|| {
-            StorageError::Migration(format!("DATABASE_URL has no database name: {}", redact(url)))
-        })?;
-    let mut admin = format!("{server}/postgres");
-    if let Some(q) = query {
-        admin.push('?');
-        admin.push_str(q);
-    }
-    Ok((admin, name.to_owned()))
-}
 
 /// Hides the password of a connection URL, for messages.
 pub fn redact(url: &str) -> String {
@@ -46,7 +25,13 @@ pub fn redact(url: &str) -> String {
 /// Creates the database named in `url` unless it exists. Returns whether it
 /// was created.
 pub async fn ensure_database(url: &str) -> Result<bool> {
-    let (admin_url, name) = split_database_url(url)?;
+    let target = DbTarget::parse(url)?;
+    let name = target
+        .dbname()
+        .ok_or_else(|| {
+            StorageError::Migration(format!("DATABASE_URL has no database name: {}", redact(url)))
+        })?
+        .to_owned();
     if !name
         .chars()
         .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
@@ -55,7 +40,8 @@ pub async fn ensure_database(url: &str) -> Result<bool> {
             "unsupported database name `{name}`"
         )));
     }
-    let mut conn = AsyncPgConnection::establish(&admin_url).await?;
+    // The maintenance database on the same server, with the same TLS.
+    let mut conn = connect(&target.with_dbname("postgres")).await?;
     #[derive(diesel::QueryableByName)]
     struct Exists {
         #[diesel(sql_type = diesel::sql_types::Bool)]
@@ -85,9 +71,9 @@ pub async fn ensure_database(url: &str) -> Result<bool> {
 /// Applies pending migrations and returns their names. Runs the synchronous
 /// harness on a blocking thread: diesel's harness must not block the runtime.
 pub async fn run_migrations(url: &str) -> Result<Vec<String>> {
-    let url = url.to_owned();
+    let conn = connect(&DbTarget::parse(url)?).await?;
     tokio::task::spawn_blocking(move || -> Result<Vec<String>> {
-        let mut conn = <AsyncConnectionWrapper<AsyncPgConnection> as diesel::Connection>::establish(&url)?;
+        let mut conn = AsyncConnectionWrapper::<AsyncPgConnection>::from(conn);
         let applied = conn
             .run_pending_migrations(MIGRATIONS)
             .map_err(|e| StorageError::Migration(e.to_string()))?;
@@ -100,17 +86,6 @@ pub async fn run_migrations(url: &str) -> Result<Vec<String>> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn splits_urls() {
-        let (admin, name) = split_database_url("postgres://postgres@127.0.0.1:5432/foxflow").unwrap();
-        assert_eq!(admin, "postgres://postgres@127.0.0.1:5432/postgres");
-        assert_eq!(name, "foxflow");
-        let (admin, name) = split_database_url("postgres://u:p@h/db_1?sslmode=disable").unwrap();
-        assert_eq!(admin, "postgres://u:p@h/postgres?sslmode=disable");
-        assert_eq!(name, "db_1");
-        assert!(split_database_url("postgres://h").is_err());
-    }
 
     #[test]
     fn redacts_passwords() {

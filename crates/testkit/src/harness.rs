@@ -162,8 +162,19 @@ impl TestApp {
             .find(|(k, _)| k == "FOX_NAMESPACE")
             .map(|(_, v)| v.clone())
             .unwrap_or_else(|| format!("t{}", &Uuid::new_v4().simple().to_string()[..12]));
+        // A test may put a pooler between the services and PostgreSQL: `FOX_TEST_SERVICES_PG` in
+        // its env is the server the services connect to (a URL without database, like
+        // `FOX_TEST_PG`). Migrations, the admin token and `pg()` stay direct.
+        let services_url = options
+            .env
+            .iter()
+            .find(|(k, _)| k == "FOX_TEST_SERVICES_PG")
+            .map_or_else(
+                || database_url.clone(),
+                |(_, server)| format!("{server}/{db_name}"),
+            );
         let mut env: HashMap<String, String> = [
-            ("DATABASE_URL", database_url.as_str()),
+            ("DATABASE_URL", services_url.as_str()),
             ("AMQP_URL", amqp_url().as_str()),
             ("FOX_NAMESPACE", namespace.as_str()),
             ("API_ADDR", "127.0.0.1:0"),
