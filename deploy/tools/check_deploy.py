@@ -44,7 +44,8 @@ KNOWN_ENV = {
     "OPENAI_CONNECT_TIMEOUT", "OPENAI_TIMEOUT", "UPLOAD_THROTTLE_EXEMPT_ADMINS", "IMPORT_BATCH_ROWS",
     "WORKER_PREFETCH", "DB_POOL_SIZE", "IMPORT_LEASE", "WEBHOOK_ALLOW_PRIVATE_NETWORKS",
     "EVENTS_STREAMS_PER_TOKEN", "EVENTS_STREAMS_TOTAL", "AI_MAX_PENDING_TASKS_PER_USER",
-    "WEBHOOK_MAX_ATTEMPTS", "WEBHOOK_RETRY_BASE", "WEBHOOK_TIMEOUT",
+    "WEBHOOK_MAX_ATTEMPTS", "WEBHOOK_RETRY_BASE", "WEBHOOK_TIMEOUT", "DATABASE_POOLER",
+    "CLAMD_ADDR", "CLAMD_CONNECT_TIMEOUT", "CLAMD_TIMEOUT", "CLAMD_FAIL_OPEN",
 }
 SECRET_ENV = {"DATABASE_URL", "AMQP_URL", "OPENAI_API_KEY"}
 # The Secrets the manifests may reference, with the keys each must hold. The dev overlay ships
@@ -321,6 +322,12 @@ def pgbouncer_budget(ini: configparser.ConfigParser, instances: int, pg_max: int
         max_db = default_pool + reserve_pool
     if default_pool > max_db:
         problems.append(f"{where}: default_pool_size {default_pool} > max_db_connections {max_db}")
+    # Through a transaction pooler the services send no session SET (it would stay behind on one
+    # server connection): statement_timeout comes from each database entry's connect_query.
+    databases = ini["databases"] if ini.has_section("databases") else {}
+    for db, entry in databases.items():
+        if "statement_timeout" not in entry.split("connect_query", 1)[-1] or "connect_query" not in entry:
+            problems.append(f"{where}: [databases] {db} has no connect_query setting statement_timeout")
     total_clients = sum(pods * per for _, pods, per in clients)
     detail = " + ".join(f"{n} {pods}×{per}" for n, pods, per in clients)
     if total_clients > max_client:
@@ -691,6 +698,16 @@ class Policies:
                         return True
         return False
 
+    def egress_to_namespace(self, labels: dict, port: int, namespace: str, proto: str = "TCP") -> bool:
+        """May pods with `labels` open `port` to pods of namespace `namespace` (named by its
+        `kubernetes.io/metadata.name` label)."""
+        for p in self._applying(labels, "Egress"):
+            for rule in p["spec"].get("egress", []) or []:
+                if self._port_ok(rule, port, proto, {}) and any(
+                        namespace_of(peer) == namespace for peer in rule.get("to") or []):
+                    return True
+        return False
+
 
 def namespace_of(peer: dict) -> str | None:
     ns = peer.get("namespaceSelector", {}).get("matchLabels", {})
@@ -724,6 +741,9 @@ def check_network(r: Rendered) -> None:
             problems.append(f"{name}: may reach PostgreSQL directly, around pgBouncer and its budget")
         if name in SERVICES and not pol.egress_allowed(labels, 5672):
             problems.append(f"{name}: cannot reach RabbitMQ (5672)")
+        # CLAMD_ADDR (virus scanning of uploads): clamd in namespace clamav.
+        if name == "api-gateway" and not pol.egress_to_namespace(labels, 3310, "clamav"):
+            problems.append("api-gateway: cannot reach clamd (3310) in namespace clamav")
         # Ingress: only the API from outside, /metrics only from the monitoring namespace.
         for port_name, port in names.items():
             for peer in pol.ingress_peers(labels, port, names):
@@ -753,7 +773,7 @@ def check_network(r: Rendered) -> None:
     report_problems("k8s-network", problems,
                     f"{len(pol.policies)} NetworkPolicies: default deny; API only from ingress-nginx; "
                     "/metrics only from monitoring; DNS everywhere; PostgreSQL only via pgBouncer "
-                    "(and migrate); RabbitMQ for the services")
+                    "(and migrate); RabbitMQ for the services; clamd for the API")
 
 
 def check_ingress(r: Rendered, profile: str) -> None:
@@ -859,6 +879,9 @@ def check_budget(r: Rendered, scaled: dict) -> None:
         if not through_bouncer:
             continue
         name = w["metadata"]["name"]
+        if config.get("DATABASE_POOLER") != "transaction":
+            problems.append(f"{name}: reaches PostgreSQL through pgBouncer (transaction mode) but "
+                            "ConfigMap foxflow-config does not set DATABASE_POOLER=transaction")
         if w["kind"] == "Deployment":
             if name not in scaled:
                 problems.append(f"{name}: no autoscaler, so no ceiling for the budget")
@@ -1193,8 +1216,10 @@ def cmd_compose(args) -> None:
     services = doc.get("services", {})
     volumes = doc.get("volumes") or {}
     want_services = {"postgres", "pgbouncer", "rabbitmq", "migrate", "api-gateway", "import-worker", "ai-worker"}
-    if set(services) != want_services:
-        problems.append(f"services {sorted(services)} != {sorted(want_services)}")
+    # Started only with their compose profile (clamav: the virus scanning of uploads).
+    optional_services = {"clamav"}
+    if not want_services <= set(services) <= want_services | optional_services:
+        problems.append(f"services {sorted(services)} != {sorted(want_services)} (+ optional {sorted(optional_services)})")
     conditions = {"service_started", "service_healthy", "service_completed_successfully"}
     for name, svc in services.items():
         if "image" not in svc and "build" not in svc:
@@ -1240,6 +1265,8 @@ def cmd_compose(args) -> None:
             want = ("postgres", 5432) if name == "migrate" else ("pgbouncer", 6432)
             if (db.hostname, db.port) != want:
                 problems.append(f"{name}: DATABASE_URL goes to {db.hostname}:{db.port}, want {want[0]}:{want[1]}")
+            if name != "migrate" and env.get("DATABASE_POOLER") != "transaction":
+                problems.append(f"{name}: goes through pgBouncer (transaction mode), want DATABASE_POOLER=transaction")
         if name in SERVICES:
             want = SERVICES[name]
             if env.get(want["var"]) != f"0.0.0.0:{want['port']}":
@@ -1260,7 +1287,7 @@ def cmd_compose(args) -> None:
         problems.append(f"replicas {replicas}")
     report_problems("compose-structure", problems,
                     "services, depends_on, healthchecks, mounts, ports, limits, env names, replicas, "
-                    "DATABASE_URL via pgbouncer (migrate direct)")
+                    "DATABASE_URL via pgbouncer with DATABASE_POOLER=transaction (migrate direct)")
 
     if args.check_services:
         problems = check_services_script(Path(args.check_services), services)
@@ -1306,7 +1333,8 @@ def cmd_dockerfile(args) -> None:
         problems.append("missing cargo build --release --locked --bins")
     if text.count("--mount=type=cache") < 3:
         problems.append("registry, git and target should be BuildKit cache mounts")
-    for b in sorted(BINARIES):
+    # The import-worker's file reader is a helper binary, not a command of its own.
+    for b in sorted(BINARIES | {"foxflow-sheet-reader"}):
         if f"target/release/{b}" not in text:
             problems.append(f"binary {b} not copied")
     user = re.findall(r"^USER\s+(\S+)", text, re.M)
@@ -1315,7 +1343,7 @@ def cmd_dockerfile(args) -> None:
     if 'ENTRYPOINT ["/usr/bin/tini", "--"]' not in text:
         problems.append("tini must be the entrypoint")
     report(not problems, "dockerfile-static",
-           "two stages, locked release build with cache mounts, 4 binaries, tini, non-root"
+           "two stages, locked release build with cache mounts, 4 binaries and the file reader, tini, non-root"
            if not problems else "; ".join(problems))
 
 

@@ -7,6 +7,9 @@ use actix_web::{HttpResponse, ResponseError};
 use foxflow_storage::StorageError;
 use serde_json::{Value, json};
 
+/// A clamd that restarts spends tens of seconds loading its signatures before it answers.
+const SCANNER_RETRY_AFTER_S: u64 = 30;
+
 #[derive(Debug, thiserror::Error)]
 pub enum ApiError {
     #[error("a valid bearer token is required")]
@@ -33,6 +36,9 @@ pub enum ApiError {
     TooManyRequests { retry_after_s: u64 },
     #[error("the service is temporarily unavailable; retry shortly")]
     Unavailable,
+    /// clamd gave no verdict and uploads fail closed (`CLAMD_FAIL_OPEN` unset).
+    #[error("the virus scanner is unavailable; the file was not stored, retry later")]
+    ScannerUnavailable,
     #[error("internal error")]
     Internal(#[source] anyhow::Error),
 }
@@ -49,6 +55,7 @@ impl ApiError {
             ApiError::Conflict(_) => "conflict",
             ApiError::TooManyRequests { .. } => "rate_limited",
             ApiError::Unavailable => "unavailable",
+            ApiError::ScannerUnavailable => "scanner_unavailable",
             ApiError::Internal(_) => "internal",
         }
     }
@@ -95,7 +102,7 @@ impl ResponseError for ApiError {
             ApiError::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             ApiError::Conflict(_) => StatusCode::CONFLICT,
             ApiError::TooManyRequests { .. } => StatusCode::TOO_MANY_REQUESTS,
-            ApiError::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
+            ApiError::Unavailable | ApiError::ScannerUnavailable => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -123,6 +130,9 @@ impl ResponseError for ApiError {
             }
             ApiError::Unavailable => {
                 resp.insert_header((header::RETRY_AFTER, "1"));
+            }
+            ApiError::ScannerUnavailable => {
+                resp.insert_header((header::RETRY_AFTER, SCANNER_RETRY_AFTER_S.to_string()));
             }
             _ => {}
         }

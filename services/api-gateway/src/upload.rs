@@ -1,5 +1,7 @@
-//! Streaming a multipart upload into chunked storage, enforcing the size
-//! limit as bytes arrive: nothing past the limit is ever stored.
+//! Receiving an upload. The file part is streamed to a temporary file, the size limit enforced
+//! and the type sniffed as bytes arrive; then the rest of the form is checked, clamd scans the
+//! file when `CLAMD_ADDR` is set (crate::scan), and only then is the file stored in chunks. So a
+//! refused upload (too large, wrong type, bad form, infected, scanner down) stores nothing.
 
 use crate::error::ApiError;
 use crate::state::AppState;
@@ -10,6 +12,7 @@ use foxflow_storage::{StorageError, files, jobs, pool};
 use futures::TryStreamExt;
 use sha2::{Digest, Sha256};
 use std::time::Duration;
+use tokio::io::{AsyncReadExt, AsyncSeekExt, AsyncWriteExt};
 use uuid::Uuid;
 
 /// A stored file and the form fields that came with it.
@@ -29,11 +32,24 @@ const MAX_FIELDS: usize = 16;
 const MAX_TEXT_FIELD: usize = 1024;
 /// Longest wait for the next bytes of the body. Actix's own timeout covers
 /// the headers only: without this a client sending a byte a minute holds a
-/// connection (and a half-written file) for ever.
+/// connection (and a half-written temporary file) for ever.
 const UPLOAD_IDLE_LIMIT: Duration = Duration::from_secs(20);
 /// A whole upload, however steadily it trickles: 10 MiB (the default
 /// `MAX_IMPORT_FILE_BYTES`) in 10 minutes is 17 KiB/s.
 const UPLOAD_TIME_LIMIT: Duration = Duration::from_secs(600);
+/// Writes to the temporary file are gathered to this size: multipart parts
+/// arrive in a few KiB at a time, and each tokio file write is a trip to the
+/// blocking pool.
+const SPOOL_BUFFER: usize = 256 * 1024;
+
+/// The file part, received whole into an anonymous temporary file (removed
+/// by the OS when closed, even if the process dies).
+struct Spooled {
+    file: tokio::fs::File,
+    file_name: String,
+    size: u64,
+    sha256: Vec<u8>,
+}
 
 pub async fn receive(req: &HttpRequest, payload: web::Payload, state: &AppState) -> Result<Upload, ApiError> {
     let is_multipart = req
@@ -47,130 +63,172 @@ pub async fn receive(req: &HttpRequest, payload: web::Payload, state: &AppState)
         ));
     }
     let mut multipart = Multipart::new(req.headers(), payload);
-    let mut stored: Option<(Uuid, String, i64, String)> = None;
+    let mut spooled: Option<Spooled> = None;
     let mut import_type: Option<String> = None;
     let mut options = ImportOptions::default();
     let mut fields = 0usize;
-    let limit = state.config.max_import_file_bytes;
     let deadline = tokio::time::Instant::now() + UPLOAD_TIME_LIMIT;
 
-    let result: Result<(), ApiError> = async {
-        while let Some(mut field) = next(&mut multipart, deadline).await? {
-            fields += 1;
-            if fields > MAX_FIELDS {
-                return Err(ApiError::bad_request("too_many_fields", "too many form fields"));
+    while let Some(mut field) = next(&mut multipart, deadline).await? {
+        fields += 1;
+        if fields > MAX_FIELDS {
+            return Err(ApiError::bad_request("too_many_fields", "too many form fields"));
+        }
+        let name = field.name().unwrap_or_default().to_owned();
+        if name == "file" {
+            if spooled.is_some() {
+                return Err(ApiError::bad_request(
+                    "several_files",
+                    "send exactly one `file` field",
+                ));
             }
-            let name = field.name().unwrap_or_default().to_owned();
-            match name.as_str() {
-                "file" => {
-                    if stored.is_some() {
-                        return Err(ApiError::bad_request(
-                            "several_files",
-                            "send exactly one `file` field",
-                        ));
-                    }
-                    let file_name = field
-                        .content_disposition()
-                        .and_then(|cd| cd.get_filename())
-                        .map(sanitize_file_name)
-                        .unwrap_or_default();
-                    let file_id = Uuid::now_v7();
-                    let mut hasher = Sha256::new();
-                    let mut size: u64 = 0;
-                    let mut seq = 0i32;
-                    let mut buf: Vec<u8> = Vec::with_capacity(files::CHUNK_BYTES);
-                    let mut sniffed = false;
-                    while let Some(bytes) = next(&mut field, deadline).await? {
-                        size += bytes.len() as u64;
-                        if size > limit {
-                            return Err(ApiError::PayloadTooLarge { limit });
-                        }
-                        hasher.update(&bytes);
-                        buf.extend_from_slice(&bytes);
-                        if !sniffed && buf.len() >= SNIFF_BYTES {
-                            sniff(&buf, &file_name)?;
-                            sniffed = true;
-                        }
-                        if buf.len() >= files::CHUNK_BYTES {
-                            // A connection only while writing: none is held
-                            // while the client sends the next megabyte.
-                            let mut conn = pool::conn(&state.pool).await?;
-                            // Registered from the first write so a failure
-                            // below deletes what was stored.
-                            stored = Some((file_id, file_name.clone(), 0, String::new()));
-                            files::write_chunk(&mut conn, file_id, seq, &buf, None).await?;
-                            seq += 1;
-                            buf.clear();
-                        }
-                    }
-                    if !sniffed && seq == 0 {
-                        sniff(&buf, &file_name)?;
-                    }
-                    let digest = hasher.finalize();
-                    let mut conn = pool::conn(&state.pool).await?;
-                    stored = Some((file_id, file_name.clone(), 0, String::new()));
-                    // The last (or only) chunk and the file's size and hash, in one write.
-                    files::write_chunk(&mut conn, file_id, seq, &buf, Some((size as i64, &digest))).await?;
-                    if let Some(s) = stored.as_mut() {
-                        s.2 = size as i64;
-                        s.3 = hex::encode(digest);
-                    }
-                }
-                _ => {
-                    // Every other field is short text; unknown ones are
-                    // read under the same cap, then ignored.
-                    let mut text = Vec::new();
-                    while let Some(bytes) = next(&mut field, deadline).await? {
-                        text.extend_from_slice(&bytes);
-                        if text.len() > MAX_TEXT_FIELD {
-                            return Err(ApiError::bad_request(
-                                "field_too_long",
-                                format!("field `{name}` is too long"),
-                            ));
-                        }
-                    }
-                    let text = String::from_utf8_lossy(&text).trim().to_owned();
-                    match name.as_str() {
-                        "import_type" => import_type = Some(text),
-                        "dry_run" => options.dry_run = parse_flag(&name, &text)?,
-                        "generate_ai" => options.generate_ai = parse_flag(&name, &text)?,
-                        _ => {}
-                    }
-                }
+            let file_name = field
+                .content_disposition()
+                .and_then(|cd| cd.get_filename())
+                .map(sanitize_file_name)
+                .unwrap_or_default();
+            let limit = state.config.max_import_file_bytes;
+            spooled = Some(spool(&mut field, file_name, limit, deadline).await?);
+            continue;
+        }
+        // Every other field is short text; unknown ones are read under the
+        // same cap, then ignored.
+        let mut text = Vec::new();
+        while let Some(bytes) = next(&mut field, deadline).await? {
+            text.extend_from_slice(&bytes);
+            if text.len() > MAX_TEXT_FIELD {
+                return Err(ApiError::bad_request(
+                    "field_too_long",
+                    format!("field `{name}` is too long"),
+                ));
             }
         }
-        Ok(())
+        let text = String::from_utf8_lossy(&text).trim().to_owned();
+        match name.as_str() {
+            "import_type" => import_type = Some(text),
+            "dry_run" => options.dry_run = parse_flag(&name, &text)?,
+            "generate_ai" => options.generate_ai = parse_flag(&name, &text)?,
+            _ => {}
+        }
+    }
+
+    let mut spooled =
+        spooled.ok_or_else(|| ApiError::bad_request("missing_file", "the form has no `file` field"))?;
+    let import_type = import_type
+        .as_deref()
+        .ok_or_else(|| ApiError::unprocessable("missing_import_type", "the form has no `import_type` field"))?
+        .parse::<ImportType>()
+        .map_err(|e| ApiError::unprocessable("invalid_import_type", e.to_string()))?;
+    // Last of the checks, being the dearest: a form refused for a cheaper
+    // reason costs clamd nothing.
+    if let Some(scanner) = &state.scanner {
+        scanner.check(&mut spooled.file, &spooled.file_name).await?;
+    }
+    let file_id = store(state, &mut spooled).await?;
+    Ok(Upload {
+        file_id,
+        file_name: spooled.file_name,
+        size: spooled.size as i64,
+        sha256_hex: hex::encode(&spooled.sha256),
+        import_type,
+        options,
+    })
+}
+
+/// Streams the file part into a temporary file, hashing it, refusing it as
+/// soon as it passes `limit` or its first bytes contradict its extension.
+async fn spool(
+    field: &mut actix_multipart::Field,
+    file_name: String,
+    limit: u64,
+    deadline: tokio::time::Instant,
+) -> Result<Spooled, ApiError> {
+    let file = tokio::task::spawn_blocking(tempfile::tempfile)
+        .await
+        .map_err(|e| ApiError::Internal(e.into()))?
+        .map_err(spool_failed)?;
+    let mut out = tokio::io::BufWriter::with_capacity(SPOOL_BUFFER, tokio::fs::File::from_std(file));
+    let mut hasher = Sha256::new();
+    let mut size: u64 = 0;
+    let mut head: Vec<u8> = Vec::with_capacity(SNIFF_BYTES);
+    let mut sniffed = false;
+    while let Some(bytes) = next(field, deadline).await? {
+        size += bytes.len() as u64;
+        if size > limit {
+            return Err(ApiError::PayloadTooLarge { limit });
+        }
+        hasher.update(&bytes);
+        if !sniffed {
+            let take = (SNIFF_BYTES - head.len()).min(bytes.len());
+            head.extend_from_slice(&bytes[..take]);
+            if head.len() >= SNIFF_BYTES {
+                sniff(&head, &file_name)?;
+                sniffed = true;
+            }
+        }
+        out.write_all(&bytes).await.map_err(spool_failed)?;
+    }
+    if !sniffed {
+        sniff(&head, &file_name)?;
+    }
+    out.flush().await.map_err(spool_failed)?;
+    Ok(Spooled {
+        file: out.into_inner(),
+        file_name,
+        size,
+        sha256: hasher.finalize().to_vec(),
+    })
+}
+
+/// Copies the spooled file into chunked storage under a new id. A failure
+/// deletes whatever was written, so no half file stays behind.
+async fn store(state: &AppState, spooled: &mut Spooled) -> Result<Uuid, ApiError> {
+    let file_id = Uuid::now_v7();
+    let written = async {
+        let mut conn = pool::conn(&state.pool).await?;
+        write_chunks(&mut conn, file_id, spooled).await
     }
     .await;
-
-    let finish = || -> Result<Upload, ApiError> {
-        result?;
-        let (file_id, file_name, size, sha256_hex) = stored
-            .clone()
-            .ok_or_else(|| ApiError::bad_request("missing_file", "the form has no `file` field"))?;
-        let import_type = import_type
-            .as_deref()
-            .ok_or_else(|| {
-                ApiError::unprocessable("missing_import_type", "the form has no `import_type` field")
-            })?
-            .parse::<ImportType>()
-            .map_err(|e| ApiError::unprocessable("invalid_import_type", e.to_string()))?;
-        Ok(Upload {
-            file_id,
-            file_name,
-            size,
-            sha256_hex,
-            import_type,
-            options,
-        })
-    };
-    let outcome = finish();
-    if let (Err(_), Some((file_id, ..))) = (&outcome, stored)
+    if written.is_err()
         && let Ok(mut conn) = pool::conn(&state.pool).await
     {
         let _ = files::delete_file(&mut conn, file_id).await;
     }
-    outcome
+    written.map(|()| file_id)
+}
+
+async fn write_chunks(
+    conn: &mut foxflow_storage::AsyncPgConnection,
+    file_id: Uuid,
+    spooled: &mut Spooled,
+) -> Result<(), ApiError> {
+    spooled.file.rewind().await.map_err(spool_failed)?;
+    let mut buf = vec![0u8; files::CHUNK_BYTES];
+    let mut left = spooled.size;
+    let mut seq = 0i32;
+    loop {
+        let len = left.min(files::CHUNK_BYTES as u64) as usize;
+        spooled
+            .file
+            .read_exact(&mut buf[..len])
+            .await
+            .map_err(spool_failed)?;
+        left -= len as u64;
+        // The last (or only, maybe empty) chunk carries the file's size and
+        // hash, which complete the file in the same write.
+        let finish = (left == 0).then_some((spooled.size as i64, spooled.sha256.as_slice()));
+        files::write_chunk(conn, file_id, seq, &buf[..len], finish).await?;
+        if left == 0 {
+            return Ok(());
+        }
+        seq += 1;
+    }
+}
+
+/// The temporary file could not be written or read back (a full `/tmp`, in
+/// Kubernetes the api-gateway's `tmp` emptyDir): ours to fix, not the client's.
+fn spool_failed(e: std::io::Error) -> ApiError {
+    ApiError::Internal(anyhow::Error::new(e).context("spooling an upload to a temporary file"))
 }
 
 /// [`jobs::create_job`], safe against requests racing with one

@@ -44,10 +44,13 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         (status = 403, description = "Needs the staff role", body = ErrorBody),
         (status = 413, description = "The file exceeds MAX_IMPORT_FILE_BYTES", body = ErrorBody),
         (status = 415, description = "Not multipart, or the content does not match the extension", body = ErrorBody),
-        (status = 422, description = "Missing or unknown import type, bad flag", body = ErrorBody),
+        (status = 422, description = "Missing or unknown import type, bad flag; `infected_file`: clamd \
+         found a virus (the signature is in `details.signature`), nothing was stored", body = ErrorBody),
         (status = 429, description = "Upload throttle", body = ErrorBody,
          headers(("Retry-After" = String, description = "Seconds to wait"))),
-        (status = 503, description = "Database unavailable", body = ErrorBody),
+        (status = 503, description = "Database unavailable; `scanner_unavailable`: clamd gave no verdict \
+         (CLAMD_ADDR set, CLAMD_FAIL_OPEN unset), nothing was stored", body = ErrorBody,
+         headers(("Retry-After" = String, description = "Seconds to wait"))),
     ),
     security(("bearer" = []))
 )]
