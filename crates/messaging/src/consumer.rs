@@ -9,7 +9,7 @@
 //! confirmed before the original is acknowledged, so no message is ever
 //! dropped.
 
-use crate::{Backoff, Envelope, Publisher, Topology, broker, headers};
+use crate::{Backoff, Envelope, LoopBeat, Publisher, Topology, broker, headers};
 use foxflow_domain::messages::{Message, QueueKind};
 use futures::StreamExt;
 use futures::future::BoxFuture;
@@ -105,9 +105,10 @@ pub async fn run_consumer(
     settings: ConsumerSettings,
     handler: Arc<dyn Handler>,
     gate: Option<Arc<dyn StartGate>>,
-    ready: Arc<AtomicBool>,
+    vitals: Vitals,
     mut shutdown: watch::Receiver<bool>,
 ) {
+    let Vitals { ready, beat } = vitals;
     let publisher = Publisher::new(&settings.amqp_url, &settings.name, settings.topology.clone());
     let mut backoff = Backoff::default();
     while !*shutdown.borrow() {
@@ -116,7 +117,7 @@ pub async fn run_consumer(
             &handler,
             &gate,
             &publisher,
-            &ready,
+            (&ready, &beat),
             &mut backoff,
             shutdown.clone(),
         )
@@ -127,14 +128,27 @@ pub async fn run_consumer(
                 ready.store(false, Ordering::Relaxed);
                 let delay = backoff.next_delay();
                 tracing::warn!(error = %e, retry_in_ms = delay.as_millis() as u64, queue = settings.queue.as_str(), "consumer lost the broker; reconnecting");
-                tokio::select! {
-                    _ = tokio::time::sleep(delay) => {}
-                    _ = shutdown.changed() => {}
+                // Waiting for the broker is not being stuck: beat meanwhile.
+                let until = tokio::time::Instant::now() + delay;
+                while tokio::time::Instant::now() < until && !*shutdown.borrow() {
+                    beat.beat();
+                    tokio::select! {
+                        _ = tokio::time::sleep_until(until.min(tokio::time::Instant::now() + Duration::from_secs(1))) => {}
+                        _ = shutdown.changed() => {}
+                    }
                 }
             }
         }
     }
     ready.store(false, Ordering::Relaxed);
+}
+
+/// What a consumer loop tells the probes: whether it is connected
+/// (`/readyz`) and that it still turns (`/healthz`).
+#[derive(Debug, Clone, Default)]
+pub struct Vitals {
+    pub ready: Arc<AtomicBool>,
+    pub beat: LoopBeat,
 }
 
 /// One connection's worth of consuming. Returns Ok on shutdown, Err when
@@ -144,10 +158,11 @@ async fn consume_session(
     handler: &Arc<dyn Handler>,
     gate: &Option<Arc<dyn StartGate>>,
     publisher: &Publisher,
-    ready: &AtomicBool,
+    (ready, beat): (&AtomicBool, &LoopBeat),
     backoff: &mut Backoff,
     mut shutdown: watch::Receiver<bool>,
 ) -> Result<(), lapin::Error> {
+    beat.beat();
     let connection = broker::connect(&settings.amqp_url, &settings.name).await?;
     let (channel, mut consumer) = broker::bounded("the consumer's channel", async {
         let channel = connection.create_channel().await?;
@@ -189,6 +204,7 @@ async fn consume_session(
             _ = shutdown.changed() => break Ok(()),
             Some(_) = in_flight.join_next(), if !in_flight.is_empty() => {}
             _ = watchdog.tick() => {
+                beat.beat();
                 if !(connection.status().connected() && channel.status().connected()) {
                     break Err(lapin::Error::from(lapin::ErrorKind::InvalidConnectionState(
                         lapin::ConnectionState::Error,
@@ -208,8 +224,15 @@ async fn consume_session(
         }
     };
     ready.store(false, Ordering::Relaxed);
-    // Let the jobs in hand finish or checkpoint (they see the shutdown too).
-    while in_flight.join_next().await.is_some() {}
+    // Let the jobs in hand finish or checkpoint (they see the shutdown too);
+    // after a lost connection that can take as long as a job, and the loop
+    // is waiting, not stuck.
+    while !in_flight.is_empty() {
+        tokio::select! {
+            _ = in_flight.join_next() => {}
+            _ = watchdog.tick() => beat.beat(),
+        }
+    }
     // Deliveries prefetched but not started return to the queue on close
     // (or when the broker sees the socket go, if the close is not answered).
     let _ = broker::bounded(

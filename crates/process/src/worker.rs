@@ -16,7 +16,7 @@ use crate::{Probes, Shutdown, serve_probes};
 use foxflow_config::Config;
 use foxflow_domain::messages::QueueKind;
 use foxflow_messaging::{
-    ConsumerSettings, Handler, StartGate, Topology, depth, run_consumer, run_depth_sampler,
+    ConsumerSettings, Handler, LoopBeat, StartGate, Topology, depth, run_consumer, run_depth_sampler,
 };
 use foxflow_storage::{DbPool, StorageError};
 use std::net::SocketAddr;
@@ -56,6 +56,8 @@ pub struct Worker {
     probe_addr: Option<SocketAddr>,
     /// Set by the consumer loop while it is connected; `/readyz` reports it.
     ready: Arc<AtomicBool>,
+    /// Beaten by the consumer loop; `/healthz` reports it.
+    beat: LoopBeat,
     shutdown: Shutdown,
     metrics_addr: Option<SocketAddr>,
     tasks: Vec<JoinHandle<()>>,
@@ -65,7 +67,7 @@ impl Worker {
     /// The pool (named `name` in `pg_stat_activity`), the worker's id and
     /// the topology of `config`.
     pub fn new(config: &Config, name: &str, shutdown: Shutdown) -> Result<Worker, StorageError> {
-        let pool = foxflow_storage::build_pool(config.database_url(), config.db_pool_size, name)?;
+        let pool = crate::db_pool(config, name)?;
         Ok(Worker {
             id: worker_id(name),
             pool,
@@ -74,6 +76,7 @@ impl Worker {
             prefetch: config.prefetch,
             probe_addr: config.metrics_addr,
             ready: Arc::new(AtomicBool::new(false)),
+            beat: LoopBeat::default(),
             shutdown,
             metrics_addr: None,
             tasks: Vec::new(),
@@ -81,15 +84,26 @@ impl Worker {
     }
 
     /// Serves `/healthz`, `/readyz` and `/metrics` (`metrics` renders the
-    /// worker's own families) on `METRICS_ADDR`; nothing when it is unset.
+    /// worker's own families, followed by its pool's `foxflow_db_pool_*`) on
+    /// `METRICS_ADDR`; nothing when it is unset.
     pub async fn serve_probes(
         &mut self,
         metrics: impl Fn() -> String + Send + Sync + 'static,
     ) -> std::io::Result<()> {
         if let Some(addr) = self.probe_addr {
+            let pool = self.pool.clone();
             let probes = Probes {
                 ready: self.ready.clone(),
-                metrics: Arc::new(metrics),
+                beat: self.beat.clone(),
+                max_silence: foxflow_messaging::liveness::MAX_SILENCE,
+                metrics: Arc::new(move || {
+                    let mut text = metrics();
+                    if !text.is_empty() && !text.ends_with('\n') {
+                        text.push('\n');
+                    }
+                    text.push_str(&pool.metrics_text());
+                    text
+                }),
             };
             self.metrics_addr = Some(serve_probes(addr, probes, self.shutdown.clone()).await?);
         }
@@ -131,7 +145,10 @@ impl Worker {
             settings,
             handler,
             gate,
-            ready,
+            foxflow_messaging::Vitals {
+                ready,
+                beat: self.beat,
+            },
             self.shutdown.subscribe(),
         )));
         Running {

@@ -4,8 +4,10 @@ pub mod auth;
 pub mod error;
 mod gauges;
 pub mod observe;
+mod readiness;
 mod report;
 pub mod routes;
+mod scan;
 pub mod state;
 mod streams;
 pub mod upload;
@@ -31,7 +33,7 @@ pub struct Running {
 /// the socket is bound. Stops when `shutdown` triggers.
 pub async fn start(config: Config, shutdown: Shutdown) -> anyhow::Result<Running> {
     let config = Arc::new(config);
-    let pool = foxflow_storage::build_pool(config.database_url(), config.db_pool_size, "api-gateway")?;
+    let pool = foxflow_process::db_pool(&config, "api-gateway")?;
     let cleanup_schedule = foxflow_process::cleanup::CleanupSchedule::parse(&config.cleanup_schedule)
         .map_err(|reason| foxflow_config::ConfigError {
             var: "CLEANUP_SCHEDULE",
@@ -49,6 +51,11 @@ pub async fn start(config: Config, shutdown: Shutdown) -> anyhow::Result<Running
         relay_wake: relay_wake.clone(),
         shutdown: shutdown.clone(),
         event_streams: Default::default(),
+        db_readiness: Default::default(),
+        scanner: config
+            .virus_scan
+            .as_ref()
+            .map(|scan| Arc::new(scan::Scanner::new(scan))),
     };
 
     let depth_task = tokio::spawn(foxflow_messaging::run_depth_sampler(
@@ -80,6 +87,10 @@ pub async fn start(config: Config, shutdown: Shutdown) -> anyhow::Result<Running
         targets,
         shutdown.subscribe(),
     ))];
+    state.db_readiness.check(&pool).await;
+    tasks.push(tokio::spawn(
+        state.db_readiness.clone().run(pool.clone(), shutdown.subscribe()),
+    ));
     tasks.push(tokio::spawn(gauges::run_job_gauges(
         pool.clone(),
         config.namespace.clone(),

@@ -21,4 +21,8 @@ pub struct AppState {
     /// The open events streams, counted against `EVENTS_STREAMS_PER_TOKEN`
     /// and `EVENTS_STREAMS_TOTAL`.
     pub event_streams: Arc<crate::streams::StreamSlots>,
+    /// The database's last answer to the background check `/readyz` reads.
+    pub db_readiness: crate::readiness::DbReadiness,
+    /// Scans every upload before it is stored; `None` when `CLAMD_ADDR` is unset.
+    pub scanner: Option<Arc<crate::scan::Scanner>>,
 }

@@ -193,3 +193,75 @@ async fn staff_see_only_their_own_imports_and_viewers_cannot_upload() {
         .unwrap();
     assert_eq!(list["total"], 0);
 }
+
+/// Issue 17: `/readyz` does not compete with uploads for connections. With a
+/// pool of one, an upload waiting on a lock holds the only connection; the
+/// probe still answers at once, and ready (it used to queue behind the
+/// upload for the pool's 5 s and answer 503, taking a busy API out of
+/// rotation). The upload completes once the lock goes.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn readiness_answers_while_uploads_hold_every_connection() {
+    let app = TestApp::spawn_with(TestOptions {
+        import_worker: false,
+        env: vec![("DB_POOL_SIZE".into(), "1".into())],
+        ..Default::default()
+    })
+    .await;
+    let db = app.pg().await;
+    db.batch_execute("BEGIN; LOCK TABLE stored_files IN ACCESS EXCLUSIVE MODE")
+        .await
+        .unwrap();
+    let upload = {
+        let (client, url, token) = (
+            app.client.clone(),
+            app.url("/api/v1/imports"),
+            app.admin_token.clone(),
+        );
+        tokio::spawn(async move {
+            let form = Form::new().text("import_type", "villes").part(
+                "file",
+                Part::bytes(b"nom,code_postal\nLyon,69001\n".to_vec()).file_name("v.csv"),
+            );
+            client
+                .post(url)
+                .bearer_auth(token)
+                .multipart(form)
+                .send()
+                .await
+                .unwrap()
+                .status()
+        })
+    };
+    // Wait until the upload is blocked on the lock, holding the connection.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    loop {
+        let waiting: i64 = db
+            .query_one(
+                "SELECT count(*)::int8 FROM pg_locks WHERE relation = 'stored_files'::regclass AND NOT granted",
+                &[],
+            )
+            .await
+            .unwrap()
+            .get(0);
+        if waiting > 0 {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the upload never reached the lock"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    for _ in 0..3 {
+        let started = std::time::Instant::now();
+        let status = app.client.get(app.url("/readyz")).send().await.unwrap().status();
+        assert_eq!(status, 200, "a busy API is still ready");
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(1),
+            "the probe waited {:?}",
+            started.elapsed()
+        );
+    }
+    db.batch_execute("COMMIT").await.unwrap();
+    assert_eq!(upload.await.unwrap(), 202);
+}

@@ -16,6 +16,7 @@
 
 mod batches;
 mod generations;
+mod quota;
 mod status;
 mod targets;
 mod tasks;
@@ -27,6 +28,7 @@ pub use batches::{
 pub use generations::{
     GenerationRecord, Provenance, Subject, latest_provenance, load_subject, store_generation,
 };
+pub use quota::{OverQuota, create_batch_within_quota};
 pub use status::{TaskStatus, Validation};
 pub use targets::{TargetFilter, existing_ids, filter_ids, touched_ids};
 pub use tasks::{

@@ -7,12 +7,11 @@ use crate::state::AppState;
 use crate::views::{BatchDetailView, BatchView, ErrorBody, Page};
 use actix_web::http::header;
 use actix_web::{HttpResponse, get, post, web};
-use diesel_async::AsyncConnection;
 use foxflow_domain::JobStatus;
 use foxflow_domain::ai_text::{TargetType, TextKind};
 use foxflow_storage::ai::{self, NewBatch, TargetFilter};
 use foxflow_storage::auth::Role;
-use foxflow_storage::{StorageError, jobs, pool};
+use foxflow_storage::{jobs, pool};
 use serde::Deserialize;
 use serde_json::json;
 use uuid::Uuid;
@@ -154,26 +153,15 @@ pub async fn create(
         owner_id: Some(caller.0.user_id),
         selection,
     };
-    let user = caller.0.user_id;
     let quota = state.config.ai_max_pending_tasks_per_user;
-    let asked = (ids.len() as u64).saturating_mul(new.kinds.len() as u64);
-    let created = conn
-        .transaction::<_, StorageError, _>(async |conn| {
-            // The check and the insert under one per-user lock: two requests
-            // at once cannot both fit in the room that was left for one.
-            let pending = lock_and_count_unfinished(conn, user).await?;
-            if pending.saturating_add(asked) > quota {
-                return Ok(Err(pending));
+    let created = ai::create_batch_within_quota(&mut conn, &new, &ids, quota)
+        .await?
+        .map_err(|over| {
+            tracing::info!(user = %caller.0.user_id, pending = over.pending, quota, "AI batch refused: over the per-user quota");
+            ApiError::TooManyRequests {
+                retry_after_s: RETRY_AFTER_QUOTA_S,
             }
-            ai::create_batch(conn, &new, &ids, None).await.map(Ok)
-        })
-        .await?;
-    let created = created.map_err(|pending| {
-        tracing::info!(user = %user, pending, asked, quota, "AI batch refused: over the per-user quota");
-        ApiError::TooManyRequests {
-            retry_after_s: RETRY_AFTER_QUOTA_S,
-        }
-    })?;
+        })?;
     state.relay_wake.notify_one();
     let progress = ai::batch_progress(&mut conn, created.id)
         .await?
@@ -181,38 +169,6 @@ pub async fn create(
     Ok(HttpResponse::Accepted()
         .insert_header((header::LOCATION, format!("/api/v1/ai/generations/{}", created.id)))
         .json(progress))
-}
-
-/// Takes the user's AI-quota lock for the rest of the transaction and
-/// counts their tasks still `pending` or `processing`. Only batches not yet
-/// completed are looked at; their tasks are found through
-/// `ai_tasks_batch_status_idx`.
-async fn lock_and_count_unfinished(
-    conn: &mut diesel_async::AsyncPgConnection,
-    user: Uuid,
-) -> Result<u64, StorageError> {
-    use diesel::sql_types::{BigInt, Uuid as SqlUuid};
-    use diesel_async::RunQueryDsl;
-
-    #[derive(diesel::QueryableByName)]
-    struct Count {
-        #[diesel(sql_type = BigInt)]
-        n: i64,
-    }
-    diesel::sql_query("SELECT pg_advisory_xact_lock(hashtextextended('ai-quota:' || $1::text, 0))")
-        .bind::<SqlUuid, _>(user)
-        .execute(conn)
-        .await?;
-    let count: Count = diesel::sql_query(
-        "SELECT count(*) AS n
-           FROM ai_batches b
-           JOIN ai_tasks t ON t.batch_id = b.id AND t.status IN ('pending', 'processing')
-          WHERE b.owner_id = $1 AND b.completed_at IS NULL",
-    )
-    .bind::<SqlUuid, _>(user)
-    .get_result(conn)
-    .await?;
-    Ok(u64::try_from(count.n).unwrap_or(0))
 }
 
 fn kinds_for(target: TargetType, asked: Option<&[String]>) -> Result<Vec<TextKind>, ApiError> {

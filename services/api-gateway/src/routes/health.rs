@@ -2,7 +2,6 @@
 
 use crate::state::AppState;
 use actix_web::{HttpResponse, get, web};
-use diesel_async::RunQueryDsl;
 use serde_json::json;
 
 /// Liveness: the process answers. Depends on nothing else on purpose.
@@ -16,7 +15,7 @@ pub async fn healthz() -> HttpResponse {
     HttpResponse::Ok().json(json!({"status": "ok"}))
 }
 
-/// Readiness: the database answers. The broker is reported but does not
+/// Readiness: the database answered within the last 15 s. The broker is reported but does not
 /// make the API unready: uploads are accepted while it is down (the outbox
 /// keeps their messages), so taking the API out of rotation would only turn
 /// a delay into an outage.
@@ -30,10 +29,9 @@ pub async fn healthz() -> HttpResponse {
 )]
 #[get("/readyz")]
 pub async fn readyz(state: web::Data<AppState>) -> HttpResponse {
-    let db_ok = match state.pool.get().await {
-        Ok(mut conn) => diesel::sql_query("SELECT 1").execute(&mut conn).await.is_ok(),
-        Err(_) => false,
-    };
+    // Sampled in the background (crate::readiness): a probe never waits
+    // for, nor takes, a connection an upload needs.
+    let db_ok = state.db_readiness.is_up();
     let broker_ok = state.publisher.is_connected();
     let body = json!({
         "status": if db_ok { "ready" } else { "unavailable" },
