@@ -143,6 +143,25 @@ async fn until_next_due(pool: &DbPool) -> Duration {
     }
 }
 
+/// `foxflow_webhook_deliveries_total{outcome}`: each attempt, `delivered`,
+/// `retried` (failed, another attempt is scheduled) or `failed` (for good:
+/// attempts spent or the target refused). Alerts `FoxflowWebhookDeliveriesFailed`
+/// and `FoxflowWebhookRetries` read it.
+static DELIVERIES: std::sync::LazyLock<prometheus::IntCounterVec> = std::sync::LazyLock::new(|| {
+    let c = prometheus::IntCounterVec::new(
+        prometheus::Opts::new(
+            "foxflow_webhook_deliveries_total",
+            "Webhook delivery attempts by outcome (delivered, retried, failed)",
+        ),
+        &["outcome"],
+    )
+    .expect("a static, valid metric definition");
+    if let Err(e) = foxflow_telemetry::metrics::register(Box::new(c.clone())) {
+        tracing::error!(error = %e, "cannot register foxflow_webhook_deliveries_total");
+    }
+    c
+});
+
 /// Claims one batch of due deliveries and attempts each; returns how many.
 async fn deliver_round(
     pool: &DbPool,
@@ -166,6 +185,12 @@ async fn deliver_round(
         .await;
     let mut conn = foxflow_storage::pool::conn(pool).await?;
     for (d, result) in results {
+        let outcome = match &result {
+            AttemptResult::Delivered { .. } => "delivered",
+            AttemptResult::Failed { retry_in: Some(_), .. } => "retried",
+            AttemptResult::Failed { retry_in: None, .. } => "failed",
+        };
+        DELIVERIES.with_label_values(&[outcome]).inc();
         match &result {
             AttemptResult::Delivered { status_code } => {
                 tracing::info!(delivery = %d.id, webhook = %d.webhook_id, event = %d.event, attempt = d.attempts, status_code, "webhook delivered");

@@ -406,4 +406,21 @@ async fn webhooks_are_delivered_with_no_worker_running() {
     assert_eq!(body["data"]["id"], id.as_str(), "{body}");
     assert_eq!(body["data"]["status"], "error", "{body}");
     assert_eq!(body["data"]["last_error"], "parked by the test", "{body}");
+    // The API's /metrics counts the attempt (alerts FoxflowWebhook*).
+    let metrics = app
+        .client
+        .get(app.url("/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let delivered = metrics
+        .lines()
+        .find(|l| l.starts_with("foxflow_webhook_deliveries_total{outcome=\"delivered\"}"))
+        .and_then(|l| l.rsplit(' ').next())
+        .and_then(|v| v.parse::<f64>().ok())
+        .unwrap_or(0.0);
+    assert!(delivered >= 1.0, "no delivered attempt counted:\n{metrics}");
 }
