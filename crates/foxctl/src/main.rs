@@ -138,6 +138,7 @@ async fn main() -> anyhow::Result<()> {
             for m in applied {
                 eprintln!("applied {m}");
             }
+            naf::fill_short_labels(&db_pool(&config)?).await?;
         }
         Command::Token { command } => {
             let pool = db_pool(&config)?;

@@ -40,3 +40,22 @@ pub fn read(file: Option<&Path>) -> anyhow::Result<Vec<NafEntry>> {
     anyhow::ensure!(!entries.is_empty(), "{name} holds no NAF sous-classe");
     Ok(entries)
 }
+
+/// After the migrations: a database whose NAF sous-classes lack their short
+/// labels (a fresh one) gets them from INSEE's list shipped in the binary.
+/// A database that has them is left alone, so a newer list loaded with
+/// `foxctl naf load FILE` is never overwritten by the shipped one.
+pub async fn fill_short_labels(pool: &foxflow_storage::DbPool) -> anyhow::Result<()> {
+    let mut conn = foxflow_storage::pool::conn(pool).await?;
+    let missing = foxflow_storage::reference::naf_without_short_labels(&mut conn).await?;
+    if missing == 0 {
+        return Ok(());
+    }
+    let entries = read(None)?;
+    let c = foxflow_storage::reference::upsert_naf(&mut conn, &entries).await?;
+    eprintln!(
+        "NAF short labels were missing on {missing} sous-classes: loaded INSEE's list ({} created, {} updated)",
+        c.created, c.updated
+    );
+    Ok(())
+}

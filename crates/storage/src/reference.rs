@@ -14,6 +14,23 @@ struct Counts {
     updated: i64,
 }
 
+/// How many sous-classes lack a short label (`libelle_65` or `libelle_40`):
+/// all 732 on a fresh database, whose migration seeds codes and long labels
+/// only.
+pub async fn naf_without_short_labels(conn: &mut AsyncPgConnection) -> Result<i64> {
+    #[derive(diesel::QueryableByName)]
+    struct N {
+        #[diesel(sql_type = BigInt)]
+        n: i64,
+    }
+    let r: N = diesel::sql_query(
+        "SELECT count(*) AS n FROM naf_codes WHERE libelle_65 IS NULL OR libelle_40 IS NULL",
+    )
+    .get_result(conn)
+    .await?;
+    Ok(r.n)
+}
+
 /// Upserts the sous-classes in one statement; labels the file leaves empty
 /// keep their stored value.
 pub async fn upsert_naf(conn: &mut AsyncPgConnection, rows: &[NafRow]) -> Result<MergeCounts> {

@@ -2,7 +2,7 @@
 //! the API, follows the job (events stream) and exits by the job's status:
 //! 0 success, 3 partial, 4 error; 1 when the API refuses, 2 on bad usage.
 
-use foxflow_testkit::TestApp;
+use foxflow_testkit::{TestApp, TestOptions};
 use foxflow_testkit::chaos::binary;
 use serde_json::Value;
 use std::path::PathBuf;
@@ -222,4 +222,61 @@ async fn import_exit_codes_tell_partial_error_refusal_and_usage_apart() {
     )
     .await;
     assert_eq!(run.code, 2, "stderr: {}", run.stderr);
+}
+
+/// Issue 19: NAF short labels are filled by `foxctl migrate` on a fresh
+/// database, from INSEE's list the binary ships; a second run changes
+/// nothing, and a label an operator loaded since is kept.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn migrate_fills_the_naf_short_labels_from_the_shipped_list() {
+    let app = TestApp::spawn_with(TestOptions {
+        api: false,
+        import_worker: false,
+        ..Default::default()
+    })
+    .await;
+    let db = app.pg().await;
+    let missing = || async {
+        db.query_one(
+            "SELECT count(*)::int8 FROM naf_codes WHERE libelle_65 IS NULL OR libelle_40 IS NULL",
+            &[],
+        )
+        .await
+        .unwrap()
+        .get::<_, i64>(0)
+    };
+    assert!(missing().await > 700, "a fresh database has no short labels");
+    let migrate = || {
+        let out = std::process::Command::new(binary("foxctl"))
+            .arg("migrate")
+            .env_clear()
+            .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+            .env("DATABASE_URL", &app.env()["DATABASE_URL"])
+            .output()
+            .expect("foxctl runs");
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        String::from_utf8_lossy(&out.stderr).into_owned()
+    };
+    let said = migrate();
+    assert!(said.contains("NAF short labels"), "{said}");
+    assert_eq!(missing().await, 0);
+    let (l65, l40): (String, String) = {
+        let r = db
+            .query_one("SELECT libelle_65, libelle_40 FROM naf_codes WHERE code = '43.22A'", &[])
+            .await
+            .unwrap();
+        (r.get(0), r.get(1))
+    };
+    assert!(l65.contains("eau") && l40.len() <= 40, "{l65} / {l40}");
+    db.execute("UPDATE naf_codes SET libelle_40 = 'Plomberie (ma version)' WHERE code = '43.22A'", &[])
+        .await
+        .unwrap();
+    let said = migrate();
+    assert!(!said.contains("NAF short labels"), "{said}");
+    let kept: String = db
+        .query_one("SELECT libelle_40 FROM naf_codes WHERE code = '43.22A'", &[])
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(kept, "Plomberie (ma version)");
 }
