@@ -18,6 +18,8 @@ pub struct Spool {
     headers: Vec<String>,
     rows: u64,
     left: u64,
+    /// Where the first row starts.
+    start: u64,
 }
 
 impl Spool {
@@ -78,6 +80,7 @@ impl Spool {
             headers,
             rows,
             left: rows,
+            start,
         })
     }
 
@@ -88,6 +91,15 @@ impl Spool {
     /// The header row (empty for an empty file).
     pub fn headers(&self) -> &[String] {
         &self.headers
+    }
+
+    /// Back to the first row, for another pass over the rows.
+    pub fn rewind(&mut self) -> Result<(), SandboxError> {
+        self.input
+            .seek(SeekFrom::Start(self.start))
+            .map_err(|e| SandboxError::Worker(e.to_string()))?;
+        self.left = self.rows;
+        Ok(())
     }
 
     /// How many data rows the file has.

@@ -372,64 +372,87 @@ impl ParseJob {
             return Ok(());
         }
 
-        // Validate and batch, resuming after the checkpoint.
+        // Validate and batch, resuming after the checkpoint. The checkpoint
+        // is a row's position in processing order: the file's order, except
+        // that a term export's parents (its top-level terms, imported as
+        // catégories) go first, wherever they are in the file, so every
+        // child finds its parent. The order is the same on every attempt.
+        let passes: &[Pass] = if self.import_type == ImportType::SousCategories {
+            &[Pass::Parents, Pass::Others]
+        } else {
+            &[Pass::All]
+        };
         let mut batch = Batch::default();
         let mut born = Instant::now();
-        for row in &mut spool {
-            let SheetRow { line, fields } = row?;
-            let replay = line <= self.checkpoint_row;
-            if replay && !self.replay {
-                continue;
+        let mut position = 0u64;
+        for (i, pass) in passes.iter().enumerate() {
+            if i > 0 {
+                spool.rewind()?;
             }
-            // A batch is either all replayed or all counted.
-            if batch.replay != replay && batch.len() > 0 {
-                if tx
-                    .blocking_send(Parsed::Batch(std::mem::take(&mut batch)))
-                    .is_err()
-                {
-                    return Ok(());
+            for row in &mut spool {
+                let SheetRow { line, fields } = row?;
+                let parsed = columns.parse_row_detailed(&fields, self.reference.as_ref());
+                let parent = matches!(&parsed, Ok(p) if matches!(p.record, Record::Categorie(_)));
+                match pass {
+                    Pass::Parents if !parent => continue,
+                    Pass::Others if parent => continue,
+                    _ => {}
                 }
-                born = Instant::now();
-            }
-            batch.replay = replay;
-            batch.last_line = line;
-            match columns.parse_row_detailed(&fields, self.reference.as_ref()) {
-                Ok(parsed) => {
-                    batch.normalized += i64::from(parsed.normalized);
-                    match parsed.record {
-                        Record::Skipped(_) => batch.skipped += 1,
-                        record => batch.records.push((line, record)),
+                position += 1;
+                let replay = position <= self.checkpoint_row;
+                if replay && !self.replay {
+                    continue;
+                }
+                // A batch is either all replayed or all counted.
+                if batch.replay != replay && batch.len() > 0 {
+                    if tx
+                        .blocking_send(Parsed::Batch(std::mem::take(&mut batch)))
+                        .is_err()
+                    {
+                        return Ok(());
                     }
+                    born = Instant::now();
                 }
-                Err(errors) => {
-                    if !replay {
-                        self.error_rows += 1;
-                        if self.error_rows > MAX_ERROR_ROWS {
-                            return Err(Stop::File(
-                                "too_many_errors",
-                                format!(
-                                    "more than {MAX_ERROR_ROWS} rows of this file are in error; the import \
-                                     stopped at row {line}. The report lists the first ones: fix the file \
-                                     (is it the right type of import?) and upload it again"
-                                ),
-                            ));
+                batch.replay = replay;
+                batch.last_line = position;
+                match parsed {
+                    Ok(parsed) => {
+                        batch.normalized += i64::from(parsed.normalized);
+                        match parsed.record {
+                            Record::Skipped(_) => batch.skipped += 1,
+                            record => batch.records.push((line, record)),
                         }
                     }
-                    batch.errors.push(ErrorRow {
-                        line,
-                        errors,
-                        raw: raw_row(&headers, &fields),
-                    })
+                    Err(errors) => {
+                        if !replay {
+                            self.error_rows += 1;
+                            if self.error_rows > MAX_ERROR_ROWS {
+                                return Err(Stop::File(
+                                    "too_many_errors",
+                                    format!(
+                                        "more than {MAX_ERROR_ROWS} rows of this file are in error; the import \
+                                     stopped at row {line}. The report lists the first ones: fix the file \
+                                     (is it the right type of import?) and upload it again"
+                                    ),
+                                ));
+                            }
+                        }
+                        batch.errors.push(ErrorRow {
+                            line,
+                            errors,
+                            raw: raw_row(&headers, &fields),
+                        })
+                    }
                 }
-            }
-            if batch.len() >= self.batch_rows || born.elapsed() >= BATCH_MAX_AGE {
-                if tx
-                    .blocking_send(Parsed::Batch(std::mem::take(&mut batch)))
-                    .is_err()
-                {
-                    return Ok(());
+                if batch.len() >= self.batch_rows || born.elapsed() >= BATCH_MAX_AGE {
+                    if tx
+                        .blocking_send(Parsed::Batch(std::mem::take(&mut batch)))
+                        .is_err()
+                    {
+                        return Ok(());
+                    }
+                    born = Instant::now();
                 }
-                born = Instant::now();
             }
         }
         if batch.len() > 0 {
@@ -437,6 +460,16 @@ impl ParseJob {
         }
         Ok(())
     }
+}
+
+/// One walk over the spooled rows.
+enum Pass {
+    /// Every row, in file order.
+    All,
+    /// A term export's top-level terms (the catégories its children need).
+    Parents,
+    /// Every other row, in file order.
+    Others,
 }
 
 /// A file with more error rows than this stops with `too_many_errors`

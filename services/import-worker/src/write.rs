@@ -43,7 +43,9 @@ pub struct ErrorRow {
 /// Consecutive data rows of one file, parsed.
 #[derive(Debug, Default)]
 pub struct Batch {
-    /// The last data row in the batch: the checkpoint once it commits.
+    /// The position of the batch's last row in processing order (the file's
+    /// row number, except in a term export, whose parents go first: see
+    /// `pipeline::Pass`): the checkpoint once it commits.
     pub last_line: u64,
     pub records: Vec<(u64, Record)>,
     pub errors: Vec<ErrorRow>,

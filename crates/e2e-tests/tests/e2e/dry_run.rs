@@ -346,3 +346,43 @@ async fn a_dry_run_resumed_after_sigterm_counts_as_the_real_import() {
     assert_eq!(counts(&real), [47_002, 45_000, 1_000, 1_000, 2], "{real}");
     assert_eq!(errors(&app, &dry).await, errors(&app, &real).await);
 }
+
+/// Issue 19: a 12,000-row term export whose parents are all at its end, in
+/// batches of 5,000. Children used to find their catégorie only when it sat
+/// in the same batch or an earlier one (here: the first 10,000 rows ended `unknown_categorie`);
+/// the parents now go first wherever they are, in the dry run as in the
+/// import.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_term_export_with_its_parents_at_the_end_imports_every_child() {
+    let app = TestApp::spawn_with(TestOptions {
+        env: vec![("IMPORT_BATCH_ROWS".into(), "5000".into())],
+        ..Default::default()
+    })
+    .await;
+    let mut csv =
+        String::from("Term ID,Term Name,Term Slug,Description,Parent ID,Parent Name,Parent Slug,Count\n");
+    for i in 0..11_990 {
+        let k = i % 10;
+        csv.push_str(&format!(
+            "{},Sous-catégorie {i:05},,,{},Métier {k},,0\n",
+            10_000 + i,
+            100 + k
+        ));
+    }
+    for k in 0..10 {
+        csv.push_str(&format!("{},Métier {k},,,,,,0\n", 100 + k));
+    }
+    let real = dry_run_then_real(&app, "termes.csv", csv.as_bytes(), "sous_categories").await;
+    assert_eq!(counts(&real), [12_000, 12_000, 0, 0, 0], "{real}");
+    let db = app.pg().await;
+    let linked: i64 = db
+        .query_one(
+            "SELECT count(*)::int8 FROM sous_categories s JOIN categories c ON c.id = s.categorie_id
+              WHERE c.nom = 'Métier ' || (substring(s.nom from 16)::int % 10)",
+            &[],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(linked, 11_990, "every child under its own parent");
+}
