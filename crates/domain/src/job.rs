@@ -62,15 +62,19 @@ pub enum JobStatus {
     Success,
     Partial,
     Error,
+    /// Stopped on request: before it started, or at a batch commit, the
+    /// rows committed until then kept and counted (docs/imports.md, "Cancel").
+    Cancelled,
 }
 
 impl JobStatus {
-    pub const ALL: [JobStatus; 5] = [
+    pub const ALL: [JobStatus; 6] = [
         JobStatus::Pending,
         JobStatus::Processing,
         JobStatus::Success,
         JobStatus::Partial,
         JobStatus::Error,
+        JobStatus::Cancelled,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -80,11 +84,15 @@ impl JobStatus {
             JobStatus::Success => "success",
             JobStatus::Partial => "partial",
             JobStatus::Error => "error",
+            JobStatus::Cancelled => "cancelled",
         }
     }
 
     pub fn is_final(self) -> bool {
-        matches!(self, JobStatus::Success | JobStatus::Partial | JobStatus::Error)
+        matches!(
+            self,
+            JobStatus::Success | JobStatus::Partial | JobStatus::Error | JobStatus::Cancelled
+        )
     }
 
     /// The final status of a finished run, from its counts: no error rows is
@@ -138,6 +146,13 @@ mod tests {
         assert_eq!(JobStatus::from_counts(10, 0), JobStatus::Success);
         assert_eq!(JobStatus::from_counts(10, 3), JobStatus::Partial);
         assert_eq!(JobStatus::from_counts(10, 10), JobStatus::Error);
+    }
+
+    #[test]
+    fn only_pending_and_processing_are_not_final() {
+        let open: Vec<_> = JobStatus::ALL.into_iter().filter(|s| !s.is_final()).collect();
+        assert_eq!(open, [JobStatus::Pending, JobStatus::Processing]);
+        assert_eq!("cancelled".parse::<JobStatus>(), Ok(JobStatus::Cancelled));
     }
 
     #[test]

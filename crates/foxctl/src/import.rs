@@ -5,7 +5,8 @@
 //!
 //! Exit codes, for scripts: 0 the job ended `success` (or, without `--wait`,
 //! it was accepted); 1 the API refused or could not be reached; 2 a usage
-//! error (bad arguments, no token, unreadable file); 3 `partial`; 4 `error`.
+//! error (bad arguments, no token, unreadable file); 3 `partial`; 4 `error`;
+//! 5 `cancelled` (someone stopped it; the rows it committed are kept).
 //!
 //! Output: bars go to stderr and only when it is a terminal; the summary
 //! goes to stdout; `--json` prints only the job JSON on stdout.
@@ -24,6 +25,7 @@ pub const EXIT_API: i32 = 1;
 pub const EXIT_USAGE: i32 = 2;
 pub const EXIT_PARTIAL: i32 = 3;
 pub const EXIT_ERROR: i32 = 4;
+pub const EXIT_CANCELLED: i32 = 5;
 
 /// How often the job is polled when the events stream is unavailable.
 const POLL_EVERY: Duration = Duration::from_millis(500);
@@ -91,6 +93,7 @@ pub fn exit_code_for(status: &str) -> i32 {
     match status {
         "success" => EXIT_SUCCESS,
         "partial" => EXIT_PARTIAL,
+        "cancelled" => EXIT_CANCELLED,
         _ => EXIT_ERROR,
     }
 }
@@ -229,11 +232,24 @@ fn show(progress: &ProgressBar, job: &Value) {
         progress.set_length(total);
     }
     progress.set_position(job["processed_rows"].as_u64().unwrap_or(0));
-    progress.set_message(job["status"].as_str().unwrap_or("?").to_owned());
+    progress.set_message(status_label(job));
+}
+
+/// The status as the bar shows it: a running job asked to stop says so.
+fn status_label(job: &Value) -> String {
+    let status = job["status"].as_str().unwrap_or("?");
+    if status == "processing" && job["cancel_requested_by"].is_string() {
+        "cancelling".to_owned()
+    } else {
+        status.to_owned()
+    }
 }
 
 fn is_final(job: &Value) -> bool {
-    matches!(job["status"].as_str(), Some("success" | "partial" | "error"))
+    matches!(
+        job["status"].as_str(),
+        Some("success" | "partial" | "error" | "cancelled")
+    )
 }
 
 /// Follows `GET /imports/{id}/events` until the final job; `Err` (with why)
@@ -392,7 +408,13 @@ fn print_summary(job: &Value) {
         let _ = writeln!(out, "  {label:<10} {value:>12}");
     }
     if let Some(e) = job["last_error"].as_str() {
-        let _ = writeln!(out, "  last error: {e}");
+        // A cancelled job's note says who stopped it; it is no error.
+        let label = if job["status"] == "cancelled" {
+            "note"
+        } else {
+            "last error"
+        };
+        let _ = writeln!(out, "  {label}: {e}");
     }
     let preview = job["errors_preview"].as_array().cloned().unwrap_or_default();
     if !preview.is_empty() {
@@ -439,6 +461,16 @@ mod tests {
         assert_eq!(exit_code_for("success"), 0);
         assert_eq!(exit_code_for("partial"), 3);
         assert_eq!(exit_code_for("error"), 4);
+        assert_eq!(exit_code_for("cancelled"), 5);
+    }
+
+    #[test]
+    fn a_cancelled_job_is_final_and_a_cancel_request_shows() {
+        assert!(is_final(&serde_json::json!({"status": "cancelled"})));
+        assert!(!is_final(&serde_json::json!({"status": "processing"})));
+        let asked = serde_json::json!({"status": "processing", "cancel_requested_by": "alice"});
+        assert_eq!(status_label(&asked), "cancelling");
+        assert_eq!(status_label(&serde_json::json!({"status": "pending"})), "pending");
     }
 
     #[test]

@@ -69,7 +69,7 @@ enum Command {
     },
     /// Upload a file through the API and, with --wait, follow it to its end.
     /// Exit codes: 0 success (or accepted, without --wait), 1 API failure,
-    /// 2 usage error, 3 partial, 4 error.
+    /// 2 usage error, 3 partial, 4 error, 5 cancelled.
     Import(import::ImportArgs),
     /// Print the RabbitMQ topology the services declare, as definitions JSON.
     Topology {

@@ -110,6 +110,7 @@ diesel::table! {
         updated_at -> Timestamptz,
         lost_workers -> Int4,
         run_ms -> Int8,
+        cancel_requested_by -> Nullable<Text>,
     }
 }
 

@@ -326,7 +326,10 @@ impl TestApp {
         loop {
             let (status, job) = self.get_json(&format!("/api/v1/imports/{job_id}")).await;
             assert_eq!(status, 200, "job lookup failed: {job}");
-            if matches!(job["status"].as_str(), Some("success" | "partial" | "error")) {
+            if matches!(
+                job["status"].as_str(),
+                Some("success" | "partial" | "error" | "cancelled")
+            ) {
                 return job;
             }
             assert!(

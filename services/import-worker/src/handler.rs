@@ -169,7 +169,10 @@ impl ImportHandler {
                 tracing::warn!(%job_id, reason = %message, "the file could not be read on this worker; retrying");
                 return Ok(HandlerOutcome::Retry(message));
             }
-            RunEnd::Completed => jobs::finish(&mut conn, job_id, lease_token, None).await?,
+            // `finish` makes it `cancelled`: the request is on the job row.
+            RunEnd::Completed | RunEnd::Cancelled => {
+                jobs::finish(&mut conn, job_id, lease_token, None).await?
+            }
             RunEnd::FileError { code, message } => {
                 jobs::finish(&mut conn, job_id, lease_token, Some((code, &message))).await?
             }

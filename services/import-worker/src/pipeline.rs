@@ -36,6 +36,8 @@ pub enum RunEnd {
     },
     /// Shutdown was requested; the checkpoint is committed.
     Interrupted,
+    /// A batch commit saw a cancel request; committed rows stay.
+    Cancelled,
     /// The worker could not read the file (no reader process, no disk): not
     /// the file's fault, so the attempt is retried.
     WorkerFault(String),
@@ -227,17 +229,20 @@ async fn write_batches(
                     rows.updated = tracing::field::Empty,
                     rows.errors = tracing::field::Empty,
                 );
-                let progress = writer
+                let written = writer
                     .write(scope, &mut parents, batch)
                     .instrument(span.clone())
                     .await?;
-                if let Some(progress) = progress {
+                if let Some(progress) = written.progress {
                     span.record("rows.created", progress.created);
                     span.record("rows.updated", progress.updated);
                     span.record("rows.errors", progress.errors);
                     count(metrics, progress);
                 }
                 drop(span);
+                if written.cancel {
+                    return Ok(RunEnd::Cancelled);
+                }
                 if *ctx.shutdown.borrow() {
                     return Ok(RunEnd::Interrupted);
                 }

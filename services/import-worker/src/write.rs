@@ -2,7 +2,8 @@
 //! error rows and the job's progress and checkpoint in one transaction, so a
 //! batch is either wholly done (and never redone) or not done at all. A dry
 //! run writes the same entities inside the run's one transaction, which is
-//! rolled back at the end, and commits only its counts.
+//! rolled back at the end, and commits only its counts. Each batch's commit
+//! also says whether the job was cancelled meanwhile: the run stops there.
 
 use diesel_async::{AsyncConnection, AsyncPgConnection};
 use foxflow_domain::records::{
@@ -13,7 +14,7 @@ use foxflow_storage::StorageError;
 use foxflow_storage::entities::{
     self, CategorieRow, EntrepriseRow, MergeCounts, Merged, ParentCache, SousCategorieRow, VilleRow,
 };
-use foxflow_storage::jobs::{self, NewImportError, Progress};
+use foxflow_storage::jobs::{self, AfterCommit, NewImportError, Progress};
 use std::collections::HashMap;
 use std::hash::Hash;
 use std::time::Duration;
@@ -63,6 +64,15 @@ impl Batch {
     }
 }
 
+/// What writing one batch did.
+#[derive(Debug, Clone, Copy)]
+pub struct Written {
+    /// What it counted (nothing for a replay).
+    pub progress: Option<Progress>,
+    /// A cancel was requested: the run ends after this batch.
+    pub cancel: bool,
+}
+
 /// Where a run's batches are written.
 pub enum Writer<'c> {
     /// An import: each batch commits with its progress and checkpoint.
@@ -87,27 +97,32 @@ impl Writer<'_> {
         }
     }
 
-    /// Writes one batch; returns what it counted (nothing for a replay).
+    /// Writes one batch; returns what it counted and whether to stop.
     pub async fn write(
         &mut self,
         scope: BatchScope<'_>,
         parents: &mut ParentCache,
         batch: Batch,
-    ) -> Result<Option<Progress>, StorageError> {
-        match self {
-            Writer::Import(conn) => commit_batch(conn, scope, parents, batch).await.map(Some),
-            Writer::DryRun { run, job } => dry_run_batch(run, job, scope, parents, batch).await,
-        }
+    ) -> Result<Written, StorageError> {
+        let recorded = match self {
+            Writer::Import(conn) => Some(commit_batch(conn, scope, parents, batch).await?),
+            Writer::DryRun { run, job } => dry_run_batch(run, job, scope, parents, batch).await?,
+        };
+        Ok(Written {
+            progress: recorded.map(|(p, _)| p),
+            cancel: matches!(recorded, Some((_, AfterCommit::Cancel))),
+        })
     }
 }
 
-/// Commits one batch of an import; returns what it counted.
+/// Commits one batch of an import; returns what it counted and what the
+/// commit learned about the job.
 async fn commit_batch(
     conn: &mut AsyncPgConnection,
     scope: BatchScope<'_>,
     parents: &mut ParentCache,
     batch: Batch,
-) -> Result<Progress, StorageError> {
+) -> Result<(Progress, AfterCommit), StorageError> {
     conn.transaction::<_, StorageError, _>(async |conn| {
         let merged = merge(conn, &batch.records, parents, scope.generate_ai).await?;
         if scope.generate_ai && !merged.touched.is_empty() {
@@ -120,14 +135,15 @@ async fn commit_batch(
 
 /// Writes one batch of a dry run with `run`, inside the run's transaction,
 /// and commits its counts and error rows at once with `job`; returns what it
-/// counted. A replayed batch is written and not counted.
+/// counted. A replayed batch is written and not counted (nor read for a
+/// cancel: the next counted batch is).
 async fn dry_run_batch(
     run: &mut AsyncPgConnection,
     job: &mut AsyncPgConnection,
     scope: BatchScope<'_>,
     parents: &mut ParentCache,
     batch: Batch,
-) -> Result<Option<Progress>, StorageError> {
+) -> Result<Option<(Progress, AfterCommit)>, StorageError> {
     let merged = merge(run, &batch.records, parents, false).await?;
     if batch.replay {
         return Ok(None);
@@ -138,13 +154,13 @@ async fn dry_run_batch(
 }
 
 /// Adds a batch's counts and error rows to the job and moves its checkpoint
-/// past the batch.
+/// past the batch; reads whether the job was cancelled meanwhile.
 async fn record(
     conn: &mut AsyncPgConnection,
     scope: BatchScope<'_>,
     batch: Batch,
     merged: BatchMerge,
-) -> Result<Progress, StorageError> {
+) -> Result<(Progress, AfterCommit), StorageError> {
     let processed = batch.len() as i64;
     let mut errors = batch.errors;
     errors.extend(merged.late_errors);
@@ -157,7 +173,7 @@ async fn record(
         errors: error_count,
         normalized: batch.normalized,
     };
-    jobs::record_progress(
+    let next = jobs::record_progress(
         conn,
         scope.job_id,
         scope.lease_token,
@@ -167,7 +183,7 @@ async fn record(
         &to_error_rows(scope.job_id, &errors),
     )
     .await?;
-    Ok(progress)
+    Ok((progress, next))
 }
 
 /// What one batch's merge did.

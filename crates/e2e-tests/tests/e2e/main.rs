@@ -6,6 +6,7 @@ mod abuse;
 mod abuse_api;
 mod ai;
 mod ai_duplicates;
+mod cancel;
 mod cli;
 mod dashboard;
 mod dry_run;

@@ -2,7 +2,7 @@
 //! under a lease by one worker, advanced batch by batch, finished once.
 //!
 //! This file holds the job row and the API's side (create, read, list,
-//! retry); `run` the worker's side (claim, progress, finish); `errors` the
+//! retry, cancel); `run` the worker's side (claim, progress, finish); `errors` the
 //! error rows; `view` the job as the outside world sees it (the API, the
 //! events stream, the `import.completed` webhook); `stats` the dashboard's
 //! totals. Everything is re-exported here: `foxflow_storage::jobs::finish`
@@ -16,8 +16,8 @@ mod view;
 pub use crate::run_state::RunState;
 pub use errors::{ErrorCursor, ImportErrorRow, NewImportError, error_columns, errors_after, errors_page};
 pub use run::{
-    Claim, Progress, claim, count_past_lease, fail, finish, record_progress, record_touched, release,
-    renew_lease, run_state, set_file_facts,
+    AfterCommit, Claim, Progress, claim, count_past_lease, fail, finish, record_progress, record_touched,
+    release, renew_lease, run_state, set_file_facts,
 };
 pub use stats::{JobStats, RowTotals, stats};
 pub use view::{JobView, PREVIEW_ERRORS};
@@ -67,6 +67,9 @@ pub struct ImportJob {
     pub lost_workers: i32,
     /// Running time summed over attempts, at the last checkpoint.
     pub run_ms: i64,
+    /// Who asked to cancel the job (the user's name then). While a worker
+    /// holds the job, this is the request: it stops at its next batch commit.
+    pub cancel_requested_by: Option<String>,
 }
 
 /// What the API knows when a file has been stored.
@@ -174,11 +177,13 @@ pub async fn list_jobs(conn: &mut AsyncPgConnection, filter: &JobFilter) -> Resu
 }
 
 /// Puts a job that is not running back to `pending` from the start (counts,
-/// checkpoint, error rows and lost workers cleared) and queues its message,
-/// in one transaction. "Not running" is final with a file to read again
-/// (`error`, `partial`), or not final with no live lease (waiting for a
-/// worker, or its message lost): a duplicate message is harmless, a live
-/// lease means a worker is on it. `Conflict` for a running or `success` job.
+/// checkpoint, error rows, lost workers and any cancel request cleared) and
+/// queues its message, in one transaction. "Not running" is final with a
+/// file to read again (`error`, `partial`, `cancelled`: an operator who
+/// cancelled a run may want it after all), or not final with no live lease
+/// (waiting for a worker, or its message lost): a duplicate message is
+/// harmless, a live lease means a worker is on it. `Conflict` for a running
+/// or `success` job.
 pub async fn retry(
     conn: &mut AsyncPgConnection,
     job_id: Uuid,
@@ -188,7 +193,7 @@ pub async fn retry(
         let job: Option<ImportJob> = diesel::update(import_jobs::table.find(job_id))
             .filter(
                 import_jobs::status
-                    .eq_any([JobStatus::Partial, JobStatus::Error])
+                    .eq_any([JobStatus::Partial, JobStatus::Error, JobStatus::Cancelled])
                     .or(import_jobs::status
                         .eq_any([JobStatus::Pending, JobStatus::Processing])
                         .and(
@@ -216,6 +221,7 @@ pub async fn retry(
                 import_jobs::completed_at.eq(None::<DateTime<Utc>>),
                 import_jobs::lease_owner.eq(None::<String>),
                 import_jobs::lease_expires_at.eq(None::<DateTime<Utc>>),
+                import_jobs::cancel_requested_by.eq(None::<String>),
                 import_jobs::updated_at.eq(diesel::dsl::now),
             ))
             .returning(ImportJob::as_returning())
@@ -245,6 +251,50 @@ pub async fn retry(
             .await?;
         outbox::enqueue(conn, &Message::import_requested(job_id), traceparent.as_deref()).await?;
         Ok(job)
+    })
+    .await
+}
+
+/// Cancels a job for `by` (a user's name), in one transaction:
+/// - not held by a live worker (`pending`, or `processing` between two
+///   deliveries): `cancelled` at once, announced like any final status; its
+///   message, when it comes, is acknowledged without running it;
+/// - held by a live worker: the request is recorded and the job returned as
+///   it is, still `processing`; the worker reads the request in the
+///   transaction of its next batch commit and ends the job `cancelled` there,
+///   so the counts are exactly the rows committed (docs/imports.md, "Cancel").
+///
+/// Asking again while a request waits changes nothing (the first asker is
+/// kept). `Conflict` for a job already final, `cancelled` included.
+pub async fn cancel(conn: &mut AsyncPgConnection, job_id: Uuid, by: &str) -> Result<ImportJob> {
+    conn.transaction::<_, StorageError, _>(async |conn| {
+        if let Some(job) = run::cancel_unheld(conn, job_id, by).await? {
+            return Ok(job);
+        }
+        let requested: Option<ImportJob> = diesel::update(import_jobs::table.find(job_id))
+            .filter(import_jobs::status.eq(JobStatus::Processing))
+            .set((
+                import_jobs::cancel_requested_by.eq(diesel::dsl::sql::<
+                    diesel::sql_types::Nullable<diesel::sql_types::Text>,
+                >("COALESCE(cancel_requested_by, ")
+                .bind::<diesel::sql_types::Text, _>(by)
+                .sql(")")),
+                import_jobs::updated_at.eq(diesel::dsl::now),
+            ))
+            .returning(ImportJob::as_returning())
+            .get_result(conn)
+            .await
+            .optional()?;
+        if let Some(job) = requested {
+            return Ok(job);
+        }
+        match get_job(conn, job_id).await? {
+            None => Err(StorageError::NotFound),
+            Some(j) => Err(StorageError::Conflict(format!(
+                "this import has already ended `{}`; there is nothing left to cancel",
+                j.status
+            ))),
+        }
     })
     .await
 }

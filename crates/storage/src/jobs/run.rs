@@ -1,6 +1,7 @@
 //! The worker's side of a job: claim it under a lease, commit its progress
-//! batch by batch, end it once (with its AI hand-over and its webhook in the
-//! same transaction), or let go of it.
+//! batch by batch (learning there whether it was cancelled), end it once
+//! (with its AI hand-over and its webhook in the same transaction), or let
+//! go of it.
 
 use super::errors::NewImportError;
 use super::view::JobView;
@@ -41,6 +42,11 @@ pub enum Claim {
 /// `worker_lost` instead of being run again — a file that kills its worker
 /// (out of memory, a crash) would otherwise do so until the broker drops the
 /// message, and the job would never end.
+///
+/// A job cancelled while pending is final: acknowledged, never started. A
+/// job whose cancel was requested while a worker held it, and that no live
+/// worker holds any more (it was handed back, or its worker died), is not
+/// run again: it ends `cancelled` here.
 pub async fn claim(
     conn: &mut AsyncPgConnection,
     id: Uuid,
@@ -55,6 +61,7 @@ pub async fn claim(
                 .is_null()
                 .or(import_jobs::lease_expires_at.lt(diesel::dsl::now)),
         )
+        .filter(import_jobs::cancel_requested_by.is_null())
         .set((
             import_jobs::status.eq(JobStatus::Processing),
             import_jobs::lease_owner.eq(lease_token),
@@ -83,6 +90,15 @@ pub async fn claim(
             job.lost_workers
         );
         fail(conn, id, &reason).await?;
+    }
+    // Cancelled while a worker held it, and no live worker holds it now:
+    // ended here rather than run again. (Still held: that worker stops at
+    // its next batch commit, and this copy is `Leased`.)
+    if let Some(job) = get_job(conn, id).await?
+        && !job.status.is_final()
+        && let Some(by) = &job.cancel_requested_by
+    {
+        cancel_unheld(conn, id, by).await?;
     }
     match get_job(conn, id).await? {
         None => Ok(Claim::NotFound),
@@ -182,11 +198,27 @@ impl Progress {
     }
 }
 
+/// What a batch commit learned about its job.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AfterCommit {
+    Continue,
+    /// A cancel was requested: this batch is the run's last; end the job
+    /// with [`finish`], which makes it `cancelled`.
+    Cancel,
+}
+
 /// Adds a batch's counts and error rows and moves the checkpoint to
 /// `checkpoint_row`, renewing the lease. Call it inside the transaction that
 /// wrote the batch's entities: the checkpoint is the "done" marker. Fails
 /// with `Conflict` when this worker no longer holds the job (its lease was
-/// taken over), which rolls the batch back.
+/// taken over, or the job was cancelled as abandoned), which rolls the batch
+/// back.
+///
+/// Also reads whether a cancel was requested, from the row this statement
+/// updates: a request committed before it is seen (the update waits for the
+/// request's row lock and reads its result), one committed after waits for
+/// this batch and is seen at the next. So a cancelled job's counts are
+/// exactly the batches that committed.
 pub async fn record_progress(
     conn: &mut AsyncPgConnection,
     job_id: Uuid,
@@ -195,7 +227,7 @@ pub async fn record_progress(
     progress: Progress,
     checkpoint_row: i64,
     errors: &[NewImportError],
-) -> Result<()> {
+) -> Result<AfterCommit> {
     if !errors.is_empty() {
         // Chunked: one INSERT carries at most 65,535 binds.
         for chunk in errors.chunks(5_000) {
@@ -205,7 +237,7 @@ pub async fn record_progress(
                 .await?;
         }
     }
-    let n = diesel::update(import_jobs::table.find(job_id))
+    let cancel_requested_by: Option<Option<String>> = diesel::update(import_jobs::table.find(job_id))
         .filter(import_jobs::lease_owner.eq(lease_token))
         .filter(import_jobs::status.eq(JobStatus::Processing))
         .set((
@@ -219,14 +251,17 @@ pub async fn record_progress(
             import_jobs::lease_expires_at.eq(lease_end(lease)),
             import_jobs::updated_at.eq(diesel::dsl::now),
         ))
-        .execute(conn)
-        .await?;
-    if n == 0 {
-        return Err(StorageError::Conflict(format!(
+        .returning(import_jobs::cancel_requested_by)
+        .get_result(conn)
+        .await
+        .optional()?;
+    match cancel_requested_by {
+        None => Err(StorageError::Conflict(format!(
             "job {job_id} is no longer leased by {lease_token}"
-        )));
+        ))),
+        Some(None) => Ok(AfterCommit::Continue),
+        Some(Some(_)) => Ok(AfterCommit::Cancel),
     }
-    Ok(())
 }
 
 /// Records what the first pass over the file found: how many data rows it
@@ -248,7 +283,10 @@ pub async fn set_file_facts(
 }
 
 /// Ends a job from its counts (docs/spec.md §4.5) and releases the lease.
-/// `file_error`, when set, makes it `error` with a row-0 error row.
+/// `file_error`, when set, makes it `error` with a row-0 error row. Else a
+/// job whose cancel was requested ends `cancelled`, whatever was left to
+/// do: the request was answered 202, so it is honoured (docs/imports.md,
+/// "Cancel"); a cancelled job hands nothing over to the AI.
 pub async fn finish(
     conn: &mut AsyncPgConnection,
     job_id: Uuid,
@@ -256,14 +294,24 @@ pub async fn finish(
     file_error: Option<(&str, &str)>,
 ) -> Result<ImportJob> {
     conn.transaction::<_, StorageError, _>(async |conn| {
-        let job = get_job(conn, job_id).await?.ok_or(StorageError::NotFound)?;
+        // Locked: a cancel request waits for the final status, and is then
+        // refused as too late, instead of being recorded on a job that ends
+        // `success` without it.
+        let job = import_jobs::table
+            .find(job_id)
+            .select(ImportJob::as_select())
+            .for_update()
+            .first(conn)
+            .await
+            .optional()?
+            .ok_or(StorageError::NotFound)?;
         if job.lease_owner.as_deref() != Some(lease_token) || job.status.is_final() {
             return Err(StorageError::Conflict(format!(
                 "job {job_id} is no longer leased by {lease_token}"
             )));
         }
-        let (status, last_error) = match file_error {
-            Some((code, message)) => {
+        let (status, last_error) = match (file_error, &job.cancel_requested_by) {
+            (Some((code, message)), _) => {
                 diesel::insert_into(import_errors::table)
                     .values(NewImportError {
                         job_id,
@@ -278,11 +326,12 @@ pub async fn finish(
                     .await?;
                 (JobStatus::Error, Some(message.to_owned()))
             }
-            None => (JobStatus::from_counts(job.total_rows, job.error_rows), None),
+            (None, Some(by)) => (JobStatus::Cancelled, Some(cancel_note(by))),
+            (None, None) => (JobStatus::from_counts(job.total_rows, job.error_rows), None),
         };
         // The AI hand-over commits with the final status: exactly what this
         // import created or updated, once (docs/spec.md §4.4).
-        if job.generate_ai && !job.dry_run && status != JobStatus::Error {
+        if job.generate_ai && !job.dry_run && matches!(status, JobStatus::Success | JobStatus::Partial) {
             crate::ai::create_batch_for_import(conn, job_id, job.owner_id, None).await?;
         }
         let job = diesel::update(import_jobs::table.find(job_id))
@@ -343,6 +392,49 @@ pub async fn release(conn: &mut AsyncPgConnection, job_id: Uuid, lease_token: &s
         .execute(conn)
         .await?;
     Ok(())
+}
+
+/// Ends `cancelled` a job that is not final and that no live worker holds
+/// (pending, or processing between two deliveries), for `by`; `None` when
+/// it is final or held. Guarded like [`claim`], so of a claim and a cancel
+/// racing for the job exactly one wins. Announced like any final status.
+pub(super) async fn cancel_unheld(
+    conn: &mut AsyncPgConnection,
+    job_id: Uuid,
+    by: &str,
+) -> Result<Option<ImportJob>> {
+    conn.transaction::<_, StorageError, _>(async |conn| {
+        let job: Option<ImportJob> = diesel::update(import_jobs::table.find(job_id))
+            .filter(import_jobs::status.eq_any([JobStatus::Pending, JobStatus::Processing]))
+            .filter(
+                import_jobs::lease_owner
+                    .is_null()
+                    .or(import_jobs::lease_expires_at.lt(diesel::dsl::now)),
+            )
+            .set((
+                import_jobs::status.eq(JobStatus::Cancelled),
+                import_jobs::last_error.eq(cancel_note(by)),
+                import_jobs::cancel_requested_by.eq(by),
+                import_jobs::completed_at.eq(diesel::dsl::now),
+                import_jobs::lease_owner.eq(None::<String>),
+                import_jobs::lease_expires_at.eq(None::<DateTime<Utc>>),
+                import_jobs::updated_at.eq(diesel::dsl::now),
+            ))
+            .returning(ImportJob::as_returning())
+            .get_result(conn)
+            .await
+            .optional()?;
+        if let Some(job) = &job {
+            announce_completion(conn, job).await?;
+        }
+        Ok(job)
+    })
+    .await
+}
+
+/// The `last_error` of a cancelled job: who stopped it.
+fn cancel_note(by: &str) -> String {
+    format!("cancelled by {by}")
 }
 
 /// Queues `import.completed` for a job that has just become final, in the

@@ -49,6 +49,10 @@ pub struct JobView {
     pub duration_seconds: Option<f64>,
     /// The first error rows (at most 10 on `GET /imports/{id}`; empty in lists).
     pub errors_preview: Vec<ImportErrorRow>,
+    /// Who asked to cancel it (`POST …/cancel`); null when nobody did. On a
+    /// `processing` job: the worker has yet to reach its next batch commit,
+    /// where it stops and the job becomes `cancelled`.
+    pub cancel_requested_by: Option<String>,
 }
 
 impl JobView {
@@ -79,6 +83,7 @@ impl JobView {
             started_at: job.started_at,
             completed_at: job.completed_at,
             errors_preview,
+            cancel_requested_by: job.cancel_requested_by,
         }
     }
 
@@ -177,6 +182,7 @@ mod tests {
             completed_at: Some(at(2)),
             lost_workers: 0,
             run_ms: 0,
+            cancel_requested_by: None,
         }
     }
 
@@ -212,7 +218,8 @@ mod tests {
                 "started_at",
                 "completed_at",
                 "duration_seconds",
-                "errors_preview"
+                "errors_preview",
+                "cancel_requested_by"
             ]
         );
         assert_eq!(json["import_type"], "sous_categories");

@@ -24,7 +24,8 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .service(get)
         .service(errors)
         .service(report)
-        .service(retry);
+        .service(retry)
+        .service(cancel);
 }
 
 /// `POST /api/v1/imports`: stores the file, writes the job and its message
@@ -137,7 +138,7 @@ async fn upload_throttle(state: &AppState, caller: &Caller) -> Result<(), ApiErr
 #[derive(Debug, serde::Deserialize, utoipa::IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct ListQuery {
-    /// `pending`, `processing`, `success`, `partial` or `error`.
+    /// `pending`, `processing`, `success`, `partial`, `error` or `cancelled`.
     pub status: Option<String>,
     /// `entreprises`, `categories`, `sous_categories` or `villes`.
     pub import_type: Option<String>,
@@ -382,8 +383,8 @@ pub async fn report(
         .streaming(body))
 }
 
-/// `POST /api/v1/imports/{id}/retry`: from `error` or `partial` only (409
-/// otherwise); the job runs again from its first row.
+/// `POST /api/v1/imports/{id}/retry`: from `error`, `partial` or
+/// `cancelled` (409 otherwise); the job runs again from its first row.
 #[utoipa::path(
     context_path = "/api/v1",
     operation_id = "retry_import",
@@ -411,6 +412,43 @@ pub async fn retry(
     let job = visible_job(&mut conn, &caller, &path).await?;
     let job = jobs::retry(&mut conn, job.id, foxflow_telemetry::current_traceparent()).await?;
     state.relay_wake.notify_one();
+    Ok(HttpResponse::Accepted()
+        .insert_header((header::LOCATION, format!("/api/v1/imports/{}", job.id)))
+        .json(JobView::new(job, Vec::new())))
+}
+
+/// `POST /api/v1/imports/{id}/cancel`: a job no worker runs (`pending`) is
+/// `cancelled` at once and never starts; a running one is asked to stop and
+/// is returned still `processing`, with `cancel_requested_by` set: its worker
+/// ends it `cancelled` at its next batch commit, the rows committed until
+/// then kept and counted (docs/imports.md, "Cancel"). 409 once it is final.
+#[utoipa::path(
+    context_path = "/api/v1",
+    operation_id = "cancel_import",
+    tag = "imports",
+    params(("id" = String, Path, description = "The import's id (UUID)")),
+    responses(
+        (status = 202, description = "`cancelled` (it was not running), or still `processing` with \
+         `cancel_requested_by` set: it stops at its next batch commit", body = JobView,
+         headers(("Location" = String, description = "The job's URL"))),
+        (status = 401, description = "No valid bearer token", body = ErrorBody),
+        (status = 403, description = "Needs the staff role", body = ErrorBody),
+        (status = 404, description = "No such import (or another user's)", body = ErrorBody),
+        (status = 409, description = "Already final: `success`, `partial`, `error` or `cancelled`", body = ErrorBody),
+        (status = 503, description = "Database unavailable", body = ErrorBody),
+    ),
+    security(("bearer" = []))
+)]
+#[post("/imports/{id}/cancel")]
+pub async fn cancel(
+    path: web::Path<String>,
+    state: web::Data<AppState>,
+    caller: Caller,
+) -> Result<HttpResponse, ApiError> {
+    caller.require(Role::Staff)?;
+    let mut conn = pool::conn(&state.pool).await?;
+    let job = visible_job(&mut conn, &caller, &path).await?;
+    let job = jobs::cancel(&mut conn, job.id, &caller.0.name).await?;
     Ok(HttpResponse::Accepted()
         .insert_header((header::LOCATION, format!("/api/v1/imports/{}", job.id)))
         .json(JobView::new(job, Vec::new())))

@@ -41,6 +41,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         imports::errors,
         imports::report,
         imports::retry,
+        imports::cancel,
         events::events,
         ai::create,
         ai::list,
