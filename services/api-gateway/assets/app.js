@@ -10,13 +10,13 @@ const TYPE_LABELS = {
 };
 const STATUS_LABELS = {
   pending: "En attente", processing: "En cours", success: "Réussi", partial: "Partiel", error: "Erreur",
-  running: "En cours", completed: "Terminé",
+  cancelled: "Annulé", running: "En cours", completed: "Terminé",
 };
 const TARGET_LABELS = {
   entreprise: "Entreprises", prolocalisation: "Pages (prolocalisations)", categorie: "Catégories",
   sous_categorie: "Sous-catégories", ville: "Villes",
 };
-const FINAL = new Set(["success", "partial", "error"]);
+const FINAL = new Set(["success", "partial", "error", "cancelled"]);
 // Browsers allow about six connections per host over HTTP/1.1: keep some for
 // ordinary requests, follow the other running jobs by refreshing the list.
 const MAX_STREAMS = 3;
@@ -334,11 +334,14 @@ function renderJob(job) {
     ["Terminé le", when(job.completed_at)],
   ];
   $("job-counts").replaceChildren(...counts.map(([k, v]) => el("div", { dataset: { key: k } }, el("dt", {}, k), el("dd", {}, v))));
-  $("job-last-error").hidden = !job.last_error;
-  $("job-last-error").textContent = job.last_error ? "Erreur : " + job.last_error : "";
+  $("job-last-error").textContent = job.last_error
+    ? (job.status === "cancelled" ? "Annulé : " : "Erreur : ") + job.last_error
+    : job.cancel_requested_by ? "Annulation demandée par " + job.cancel_requested_by + " : arrêt au prochain lot." : "";
+  $("job-last-error").hidden = !$("job-last-error").textContent;
   $("job-unknown").hidden = !(job.unknown_columns && job.unknown_columns.length);
   $("job-unknown").textContent = "Colonnes ignorées : " + (job.unknown_columns || []).join(", ");
-  $("job-retry").hidden = !(job.status === "error" || job.status === "partial") || job.file_purged;
+  $("job-retry").hidden = !["error", "partial", "cancelled"].includes(job.status) || job.file_purged;
+  $("job-cancel").hidden = FINAL.has(job.status) || Boolean(job.cancel_requested_by);
 }
 
 async function jobView(id) {
@@ -392,6 +395,16 @@ async function downloadReport() {
     flash("Rapport indisponible : " + e.message, true);
   } finally {
     btn.disabled = false;
+  }
+}
+
+async function cancelJob() {
+  try {
+    await api(`/api/v1/imports/${state.jobId}/cancel`, { method: "POST" });
+    flash("Annulation demandée.");
+    await route();
+  } catch (e) {
+    flash("Annulation impossible : " + e.message, true);
   }
 }
 
@@ -511,6 +524,7 @@ document.addEventListener("DOMContentLoaded", () => {
   $("upload-form").addEventListener("submit", upload);
   $("job-report").addEventListener("click", downloadReport);
   $("job-retry").addEventListener("click", retryJob);
+  $("job-cancel").addEventListener("click", cancelJob);
   for (const id of ["filter-status", "filter-type"]) {
     $(id).addEventListener("change", () => { state.importsPage = 1; importsView().catch((e) => flash(e.message, true)); });
   }

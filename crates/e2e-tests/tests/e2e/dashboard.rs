@@ -816,3 +816,69 @@ async fn dashboard_in_a_browser_uploads_follows_progress_and_shows_error_rows() 
     let _ = std::fs::remove_dir_all(&dir);
     drop(driver);
 }
+
+/// Issue 20: a pending import is cancelled from its page in the browser: the
+/// button asks, the badge says « Annulé », and the button is gone.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dashboard_cancels_a_pending_import() {
+    use fantoccini::Locator;
+    let driver = start_driver().await;
+    let app = TestApp::spawn_with(foxflow_testkit::TestOptions {
+        import_worker: false,
+        ..Default::default()
+    })
+    .await;
+    let id = app
+        .submit("attente.csv", entreprises_csv(10, 3).into_bytes(), "entreprises")
+        .await;
+    let c = browser(&driver).await;
+    c.goto(&app.url("/")).await.unwrap();
+    wait_js(
+        &c,
+        "the sign-in form",
+        "return !document.getElementById('login').hidden",
+        Duration::from_secs(10),
+    )
+    .await;
+    c.find(Locator::Id("token"))
+        .await
+        .unwrap()
+        .send_keys(&app.admin_token)
+        .await
+        .unwrap();
+    c.find(Locator::Id("login-submit"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    c.goto(&format!("{}#/imports/{id}", app.url("/"))).await.unwrap();
+    wait_js(
+        &c,
+        "the cancel button of a pending job",
+        "return document.getElementById('job-status').dataset.status === 'pending'
+             && !document.getElementById('job-cancel').hidden",
+        Duration::from_secs(15),
+    )
+    .await;
+    c.find(Locator::Id("job-cancel"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    wait_js(
+        &c,
+        "the job cancelled",
+        "const s = document.getElementById('job-status');
+         return s.dataset.status === 'cancelled' && s.textContent === 'Annulé'
+             && document.getElementById('job-cancel').hidden",
+        Duration::from_secs(15),
+    )
+    .await;
+    screenshot(&c, "cancelled").await;
+    let (_, job) = app.get_json(&format!("/api/v1/imports/{id}")).await;
+    assert_eq!(job["status"], "cancelled", "{job}");
+    c.close().await.unwrap();
+    drop(driver);
+}
