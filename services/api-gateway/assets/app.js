@@ -342,6 +342,7 @@ function renderJob(job) {
   $("job-unknown").textContent = "Colonnes ignorées : " + (job.unknown_columns || []).join(", ");
   $("job-retry").hidden = !["error", "partial", "cancelled"].includes(job.status) || job.file_purged;
   $("job-cancel").hidden = FINAL.has(job.status) || Boolean(job.cancel_requested_by);
+  $("job-apply").hidden = !(job.dry_run && ["success", "partial"].includes(job.status)) || job.file_purged;
 }
 
 async function jobView(id) {
@@ -395,6 +396,16 @@ async function downloadReport() {
     flash("Rapport indisponible : " + e.message, true);
   } finally {
     btn.disabled = false;
+  }
+}
+
+async function applyJob() {
+  try {
+    const job = await (await api(`/api/v1/imports/${state.jobId}/apply`, { method: "POST" })).json();
+    flash("Import réel lancé.");
+    location.hash = "#/imports/" + job.id;
+  } catch (e) {
+    flash("Application impossible : " + e.message, true);
   }
 }
 
@@ -525,6 +536,7 @@ document.addEventListener("DOMContentLoaded", () => {
   $("job-report").addEventListener("click", downloadReport);
   $("job-retry").addEventListener("click", retryJob);
   $("job-cancel").addEventListener("click", cancelJob);
+  $("job-apply").addEventListener("click", applyJob);
   for (const id of ["filter-status", "filter-type"]) {
     $(id).addEventListener("change", () => { state.importsPage = 1; importsView().catch((e) => flash(e.message, true)); });
   }

@@ -882,3 +882,83 @@ async fn dashboard_cancels_a_pending_import() {
     c.close().await.unwrap();
     drop(driver);
 }
+
+/// Issue 20: a finished dry run's page applies it; the page then follows the
+/// real import to its end.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dashboard_applies_a_finished_dry_run() {
+    use fantoccini::Locator;
+    let driver = start_driver().await;
+    let app = TestApp::spawn().await;
+    let resp = app
+        .upload(
+            "apercu.csv",
+            entreprises_csv(30, 4).into_bytes(),
+            "entreprises",
+            &[("dry_run", "true")],
+        )
+        .await;
+    assert_eq!(resp.status(), 202);
+    let id = resp.json::<serde_json::Value>().await.unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert_eq!(app.wait_final(&id, WAIT).await["status"], "success");
+    let c = browser(&driver).await;
+    c.goto(&app.url("/")).await.unwrap();
+    wait_js(
+        &c,
+        "the sign-in form",
+        "return !document.getElementById('login').hidden",
+        Duration::from_secs(10),
+    )
+    .await;
+    c.find(Locator::Id("token"))
+        .await
+        .unwrap()
+        .send_keys(&app.admin_token)
+        .await
+        .unwrap();
+    c.find(Locator::Id("login-submit"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    c.goto(&format!("{}#/imports/{id}", app.url("/"))).await.unwrap();
+    wait_js(
+        &c,
+        "the apply button of a finished dry run",
+        "return !document.getElementById('job-apply').hidden",
+        Duration::from_secs(15),
+    )
+    .await;
+    c.find(Locator::Id("job-apply"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    wait_js(
+        &c,
+        "the real import, finished",
+        &format!(
+            "return location.hash.startsWith('#/imports/') && !location.hash.endsWith('{id}')
+                 && document.getElementById('job-status').dataset.status === 'success'
+                 && document.getElementById('job-apply').hidden"
+        ),
+        WAIT,
+    )
+    .await;
+    screenshot(&c, "applied").await;
+    let stored: i64 = app
+        .pg()
+        .await
+        .query_one("SELECT count(*) FROM entreprises", &[])
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(stored, 30);
+    c.close().await.unwrap();
+    drop(driver);
+}

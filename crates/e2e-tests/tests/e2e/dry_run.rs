@@ -386,3 +386,103 @@ async fn a_term_export_with_its_parents_at_the_end_imports_every_child() {
         .get(0);
     assert_eq!(linked, 11_990, "every child under its own parent");
 }
+
+async fn post(app: &TestApp, token: &str, path: &str) -> (u16, Value) {
+    let resp = app
+        .client
+        .post(app.url(path))
+        .bearer_auth(token)
+        .send()
+        .await
+        .unwrap();
+    let status = resp.status().as_u16();
+    (status, resp.json().await.unwrap_or(Value::Null))
+}
+
+/// Issue 20: a finished dry run is applied without uploading again; the real
+/// import reads the same stored file and counts what the preview counted.
+/// Applying twice queues one import; what cannot be applied answers 409.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_finished_dry_run_is_applied_without_uploading_again() {
+    let app = small_batches().await;
+    let csv = entreprises_csv(250, 11);
+    let before = directory(&app).await;
+    let dry = run(&app, "e.csv", csv.as_bytes(), "entreprises", true).await;
+    assert_eq!(directory(&app).await, before);
+    let dry_id = dry["id"].as_str().unwrap();
+
+    let token = app.admin_token.clone();
+    let (status, queued) = post(&app, &token, &format!("/api/v1/imports/{dry_id}/apply")).await;
+    assert_eq!(status, 202, "{queued}");
+    assert_eq!(queued["dry_run"], false, "{queued}");
+    let real_id = queued["id"].as_str().unwrap().to_owned();
+    assert_ne!(real_id, dry_id);
+    let (again, twice) = post(&app, &token, &format!("/api/v1/imports/{dry_id}/apply")).await;
+    assert_eq!(
+        (again, twice["id"].as_str()),
+        (202, Some(real_id.as_str())),
+        "a double click queues one import"
+    );
+    let real = app.wait_final(&real_id, WAIT).await;
+    for key in COUNTS {
+        assert_eq!(dry[key], real[key], "`{key}`\ndry run: {dry}\nreal: {real}");
+    }
+    let stored: i64 = app
+        .pg()
+        .await
+        .query_one("SELECT count(*) FROM entreprises", &[])
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(stored, real["created_rows"].as_i64().unwrap());
+    let (jobs, files): (i64, i64) = {
+        let r = app
+            .pg()
+            .await
+            .query_one("SELECT count(*), count(DISTINCT file_id) FROM import_jobs", &[])
+            .await
+            .unwrap();
+        (r.get(0), r.get(1))
+    };
+    assert_eq!(
+        (jobs, files),
+        (2, 1),
+        "one stored file for the preview and the import"
+    );
+
+    // What cannot be applied.
+    let (status, body) = post(&app, &token, &format!("/api/v1/imports/{real_id}/apply")).await;
+    assert_eq!(status, 409, "not a dry run: {body}");
+    app.pg()
+        .await
+        .execute(
+            "UPDATE import_jobs SET file_purged_at = now() WHERE id = $1::text::uuid",
+            &[&dry_id],
+        )
+        .await
+        .unwrap();
+    app.pg()
+        .await
+        .execute("UPDATE import_jobs SET idempotency_key = NULL", &[])
+        .await
+        .unwrap();
+    let (status, body) = post(&app, &token, &format!("/api/v1/imports/{dry_id}/apply")).await;
+    assert_eq!(status, 409, "purged: {body}");
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("purged"),
+        "{body}"
+    );
+    let viewer = app.token("lecteur", "viewer").await;
+    let (status, _) = post(&app, &viewer, &format!("/api/v1/imports/{dry_id}/apply")).await;
+    assert_eq!(status, 403);
+    let (status, _) = post(
+        &app,
+        &token,
+        &format!("/api/v1/imports/{}/apply", uuid::Uuid::new_v4()),
+    )
+    .await;
+    assert_eq!(status, 404);
+}

@@ -8,6 +8,7 @@
 //! totals. Everything is re-exported here: `foxflow_storage::jobs::finish`
 //! is the path callers use.
 
+mod apply;
 mod errors;
 mod run;
 mod stats;
@@ -24,6 +25,7 @@ pub use view::{JobView, PREVIEW_ERRORS};
 
 use crate::schema::{import_errors, import_jobs};
 use crate::{Result, StorageError, outbox};
+pub use apply::apply_dry_run;
 use chrono::{DateTime, Utc};
 use diesel::prelude::*;
 use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};

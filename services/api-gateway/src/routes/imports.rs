@@ -25,6 +25,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .service(errors)
         .service(report)
         .service(retry)
+        .service(apply)
         .service(cancel);
 }
 
@@ -381,6 +382,47 @@ pub async fn report(
             format!("attachment; filename=\"rapport-{ascii}-{id}.xlsx\""),
         ))
         .streaming(body))
+}
+
+/// `POST /api/v1/imports/{id}/apply`: the real import of a finished dry
+/// run's stored file (no re-upload), queued for the caller; its outcomes
+/// equal the preview's when nothing changed in between.
+#[utoipa::path(
+    context_path = "/api/v1",
+    operation_id = "apply_dry_run",
+    tag = "imports",
+    params(("id" = String, Path, description = "The dry run's id (UUID)")),
+    responses(
+        (status = 202, description = "The real import, queued (the same one again when this user applied this dry run before)", body = JobView,
+         headers(("Location" = String, description = "The new job's URL"))),
+        (status = 401, description = "No valid bearer token", body = ErrorBody),
+        (status = 403, description = "Needs the staff role", body = ErrorBody),
+        (status = 404, description = "No such import (or another user's)", body = ErrorBody),
+        (status = 409, description = "Not a dry run, not finished, ended `error`/`cancelled`, or its file was purged", body = ErrorBody),
+        (status = 503, description = "Database unavailable", body = ErrorBody),
+    ),
+    security(("bearer" = []))
+)]
+#[post("/imports/{id}/apply")]
+pub async fn apply(
+    path: web::Path<String>,
+    state: web::Data<AppState>,
+    caller: Caller,
+) -> Result<HttpResponse, ApiError> {
+    caller.require(Role::Staff)?;
+    let mut conn = pool::conn(&state.pool).await?;
+    let dry_run = visible_job(&mut conn, &caller, &path).await?;
+    let (job, _created) = jobs::apply_dry_run(
+        &mut conn,
+        dry_run.id,
+        Some(caller.0.user_id),
+        foxflow_telemetry::current_traceparent(),
+    )
+    .await?;
+    state.relay_wake.notify_one();
+    Ok(HttpResponse::Accepted()
+        .insert_header((header::LOCATION, format!("/api/v1/imports/{}", job.id)))
+        .json(JobView::new(job, Vec::new())))
 }
 
 /// `POST /api/v1/imports/{id}/retry`: from `error`, `partial` or

@@ -41,6 +41,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         imports::errors,
         imports::report,
         imports::retry,
+        imports::apply,
         imports::cancel,
         events::events,
         ai::create,
