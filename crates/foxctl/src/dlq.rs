@@ -73,6 +73,14 @@ pub async fn run(config: &Config, command: DlqCommand) -> anyhow::Result<()> {
                             return Decision::Republish(p.body.into_bytes());
                         }
                     };
+                    // A cancelled job stays cancelled: replaying the dead
+                    // letters must not undo an operator's decision.
+                    if let Ok(Some(job)) = jobs::get_job(&mut conn, job_id).await
+                        && job.status == foxflow_domain::JobStatus::Cancelled
+                    {
+                        eprintln!("job {job_id}: cancelled by an operator; message dropped (use retry to run it)");
+                        return Decision::Handled;
+                    }
                     match jobs::retry(&mut conn, job_id, None).await {
                         Ok(_) => {
                             eprintln!("job {job_id}: queued again");
