@@ -187,7 +187,9 @@ async fn deliver_round(
     for (d, result) in results {
         let outcome = match &result {
             AttemptResult::Delivered { .. } => "delivered",
-            AttemptResult::Failed { retry_in: Some(_), .. } => "retried",
+            AttemptResult::Failed {
+                retry_in: Some(_), ..
+            } => "retried",
             AttemptResult::Failed { retry_in: None, .. } => "failed",
         };
         DELIVERIES.with_label_values(&[outcome]).inc();

@@ -2,8 +2,8 @@
 //! the API, follows the job (events stream) and exits by the job's status:
 //! 0 success, 3 partial, 4 error; 1 when the API refuses, 2 on bad usage.
 
-use foxflow_testkit::{TestApp, TestOptions};
 use foxflow_testkit::chaos::binary;
+use foxflow_testkit::{TestApp, TestOptions};
 use serde_json::Value;
 use std::path::PathBuf;
 use std::time::Duration;
@@ -262,15 +262,21 @@ async fn migrate_fills_the_naf_short_labels_from_the_shipped_list() {
     assert_eq!(missing().await, 0);
     let (l65, l40): (String, String) = {
         let r = db
-            .query_one("SELECT libelle_65, libelle_40 FROM naf_codes WHERE code = '43.22A'", &[])
+            .query_one(
+                "SELECT libelle_65, libelle_40 FROM naf_codes WHERE code = '43.22A'",
+                &[],
+            )
             .await
             .unwrap();
         (r.get(0), r.get(1))
     };
     assert!(l65.contains("eau") && l40.len() <= 40, "{l65} / {l40}");
-    db.execute("UPDATE naf_codes SET libelle_40 = 'Plomberie (ma version)' WHERE code = '43.22A'", &[])
-        .await
-        .unwrap();
+    db.execute(
+        "UPDATE naf_codes SET libelle_40 = 'Plomberie (ma version)' WHERE code = '43.22A'",
+        &[],
+    )
+    .await
+    .unwrap();
     let said = migrate();
     assert!(!said.contains("NAF short labels"), "{said}");
     let kept: String = db
