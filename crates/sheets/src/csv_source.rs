@@ -177,7 +177,7 @@ impl CsvSource {
             let text = std::str::from_utf8(field).map_err(|e| SheetError::Encoding {
                 detail: format!("line {row}: invalid UTF-8 after decoding ({e})"),
             })?;
-            cells.push(text.to_owned());
+            cells.push(strip_text_marker(text).to_owned());
         }
         Ok(RawRow { row, cells })
     }
@@ -327,9 +327,27 @@ impl<A: Read, B: Read> Read for DecodeReader<A, B> {
     }
 }
 
+/// A `'` before a character that starts a formula is the text marker a formula-safe CSV export
+/// writes (Foxflow's own, docs/api.md "Exports"; OWASP's advice for CSV injection): Excel takes it
+/// as "this is text" and drops it, so it is no part of the value.
+fn strip_text_marker(cell: &str) -> &str {
+    match cell.strip_prefix('\'') {
+        Some(rest) if matches!(rest.chars().next(), Some('=' | '+' | '-' | '@' | '\t' | '\r')) => rest,
+        _ => cell,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_text_marker_before_a_formula_character_is_dropped() {
+        assert_eq!(strip_text_marker("'=1+1"), "=1+1");
+        assert_eq!(strip_text_marker("'+33474380000"), "+33474380000");
+        assert_eq!(strip_text_marker("'s-Hertogenbosch"), "'s-Hertogenbosch");
+        assert_eq!(strip_text_marker("'"), "'");
+    }
 
     fn decode_all(bytes: &[u8], decoder: Decoder) -> (Vec<u8>, Option<io::Error>) {
         // Feed one byte at a time from the second reader to exercise every boundary.

@@ -6,6 +6,7 @@ pub mod connect;
 pub mod directory;
 pub mod entities;
 mod error;
+pub mod exports;
 pub mod files;
 pub mod jobs;
 pub mod maintenance;

@@ -10,7 +10,7 @@ use std::io::Write;
 /// Text a spreadsheet would run as a formula if typed in a cell. Written as
 /// a string it is inert already; the quote prefix keeps it inert when the
 /// cell is edited in Excel too.
-fn is_formula_like(s: &str) -> bool {
+pub(crate) fn is_formula_like(s: &str) -> bool {
     matches!(s.chars().next(), Some('=' | '+' | '-' | '@' | '\t' | '\r'))
 }
 
@@ -19,7 +19,7 @@ const EXCEL_CELL_CHARS: usize = 32_767;
 
 /// Writes text as text, inert, and never longer than a cell can hold: a
 /// longer value is cut and marked, so any stored content makes a report.
-fn write_text(ws: &mut Worksheet, row: u32, col: u16, text: &str, quoted: &Format) -> Result<(), XlsxError> {
+pub(crate) fn write_text(ws: &mut Worksheet, row: u32, col: u16, text: &str, quoted: &Format) -> Result<(), XlsxError> {
     let text = fit_cell(text);
     if is_formula_like(&text) {
         ws.write_string_with_format(row, col, text.as_ref(), quoted)?;

@@ -10,6 +10,7 @@ mod cancel;
 mod cli;
 mod dashboard;
 mod dry_run;
+mod exports;
 mod faults;
 mod final_state;
 mod formats;

@@ -5,6 +5,7 @@ pub mod ai;
 pub mod dashboard;
 pub mod entities;
 pub mod events;
+pub mod exports;
 pub mod health;
 pub mod imports;
 pub mod job_access;
@@ -25,6 +26,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             .configure(imports::configure)
             .configure(events::configure)
             .configure(ai::configure)
+            .configure(exports::configure)
             .configure(entities::configure)
             .configure(queues::configure)
             .configure(webhooks::configure),

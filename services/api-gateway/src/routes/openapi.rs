@@ -53,6 +53,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         entities::categories,
         entities::sous_categories,
         entities::villes,
+        crate::routes::exports::export_csv, crate::routes::exports::export_xlsx, crate::routes::exports::export,
         queues::queues,
         webhooks::create_webhook,
         webhooks::list_webhooks,
