@@ -8,6 +8,7 @@
 use diesel_async::{AsyncConnection, AsyncPgConnection};
 use foxflow_domain::records::{
     CategorieRecord, EntrepriseRecord, Record, RowError, SousCategorieRecord, VilleRecord,
+    chosen_establishments,
 };
 use foxflow_domain::values::Slug;
 use foxflow_storage::StorageError;
@@ -316,10 +317,13 @@ async fn merge(
         out.add("ville", &entities::merge_villes(conn, &rows).await?);
     }
 
-    let entreprises: Vec<(u64, &EntrepriseRecord)> = pick(records, |r| match r {
+    // A Sirene file's establishments of one SIREN: only the best one is
+    // written (the others count as unchanged), so the entreprise holds the
+    // siège's SIRET and address, not a mix of its establishments'.
+    let entreprises: Vec<(u64, &EntrepriseRecord)> = chosen_establishments(pick(records, |r| match r {
         Record::Entreprise(e) => Some(e),
         _ => None,
-    });
+    }));
     for round in rounds(&entreprises, |(_, e)| e.siren.as_str().to_owned()) {
         let rows: Vec<EntrepriseRow> = round.iter().map(|(_, e)| entreprise_row(e)).collect();
         let merged = entities::merge_entreprises(conn, &rows).await?;

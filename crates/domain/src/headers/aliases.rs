@@ -33,6 +33,7 @@ pub fn aliases(import_type: ImportType) -> &'static [(Field, &'static [&'static 
                     "nom de l'entreprise",
                     "entreprise",
                     "société",
+                    "denominationUniteLegale",
                 ],
             ),
             (
@@ -57,9 +58,20 @@ pub fn aliases(import_type: ImportType) -> &'static [(Field, &'static [&'static 
                     "zip",
                     "zip code",
                     "postal code",
+                    "codePostalEtablissement",
                 ],
             ),
-            (VilleNom, &["ville_nom", "ville", "commune", "city", "localité"]),
+            (
+                VilleNom,
+                &[
+                    "ville_nom",
+                    "ville",
+                    "commune",
+                    "city",
+                    "localité",
+                    "libelleCommuneEtablissement",
+                ],
+            ),
             (
                 NafCode,
                 &[
@@ -72,6 +84,7 @@ pub fn aliases(import_type: ImportType) -> &'static [(Field, &'static [&'static 
                     "code naf/ape",
                     "code naf ape",
                     "code activité",
+                    "activitePrincipaleUniteLegale",
                 ],
             ),
             (
@@ -122,6 +135,26 @@ pub fn aliases(import_type: ImportType) -> &'static [(Field, &'static [&'static 
                 ],
             ),
             (IsActive, &["is_active", "actif", "active", "est actif"]),
+            // INSEE's Sirene files (StockEtablissement, joined with
+            // StockUniteLegale): their own headers, which no operator types.
+            (Nic, &["nic"]),
+            (EtablissementSiege, &["etablissementSiege"]),
+            (NumeroVoie, &["numeroVoieEtablissement"]),
+            (IndiceRepetition, &["indiceRepetitionEtablissement"]),
+            (TypeVoie, &["typeVoieEtablissement"]),
+            (LibelleVoie, &["libelleVoieEtablissement"]),
+            (ComplementAdresse, &["complementAdresseEtablissement"]),
+            (EtatAdministratif, &["etatAdministratifEtablissement"]),
+            (Enseigne, &["enseigne1Etablissement"]),
+            (DenominationUsuelle, &["denominationUsuelleEtablissement"]),
+            (NomPersonne, &["nomUniteLegale"]),
+            (PrenomPersonne, &["prenom1UniteLegale"]),
+            (NafEtablissement, &["activitePrincipaleEtablissement"]),
+            (NafNomenclature, &["nomenclatureActivitePrincipaleUniteLegale"]),
+            (
+                NafNomenclatureEtablissement,
+                &["nomenclatureActivitePrincipaleEtablissement"],
+            ),
         ],
         ImportType::Categories => &[
             (
@@ -221,14 +254,93 @@ pub fn aliases(import_type: ImportType) -> &'static [(Field, &'static [&'static 
 }
 
 /// Columns that a known export always carries and that this import has no
-/// use for: WordPress's term bookkeeping. They are ignored without being
-/// reported as unknown, so importing an unmodified export gives a clean
-/// report. (The parent's id and slug are redundant with its name.)
+/// use for: WordPress's term bookkeeping, the rest of INSEE's Sirene
+/// columns. They are ignored without being reported as unknown, so importing
+/// an unmodified export gives a clean report. (The parent's id and slug are
+/// redundant with its name.)
 pub fn bookkeeping_columns(import_type: ImportType) -> &'static [&'static str] {
     match import_type {
         ImportType::Categories | ImportType::SousCategories => {
             &["term id", "parent id", "parent slug", "count"]
         }
-        ImportType::Entreprises | ImportType::Villes => &[],
+        ImportType::Entreprises => SIRENE_UNUSED,
+        ImportType::Villes => &[],
     }
 }
+
+/// The columns of INSEE's `StockEtablissement` and `StockUniteLegale` files
+/// (2024 layout, with the NAF 2025 columns INSEE added) that an entreprise
+/// has no place for: dates, head counts, legal categories, the second
+/// address, Lambert coordinates, the other enseignes and first names. The
+/// statut de diffusion is among them: the `[ND]` marks it announces are
+/// read as empty cells wherever they are.
+const SIRENE_UNUSED: &[&str] = &[
+    // StockEtablissement
+    "statutDiffusionEtablissement",
+    "dateCreationEtablissement",
+    "trancheEffectifsEtablissement",
+    "anneeEffectifsEtablissement",
+    "activitePrincipaleRegistreMetiersEtablissement",
+    "dateDernierTraitementEtablissement",
+    "nombrePeriodesEtablissement",
+    "dernierNumeroVoieEtablissement",
+    "indiceRepetitionDernierNumeroVoieEtablissement",
+    "libelleCommuneEtrangerEtablissement",
+    "distributionSpecialeEtablissement",
+    "codeCommuneEtablissement",
+    "codeCedexEtablissement",
+    "libelleCedexEtablissement",
+    "codePaysEtrangerEtablissement",
+    "libellePaysEtrangerEtablissement",
+    "identifiantAdresseEtablissement",
+    "coordonneeLambertAbscisseEtablissement",
+    "coordonneeLambertOrdonneeEtablissement",
+    "complementAdresse2Etablissement",
+    "numeroVoie2Etablissement",
+    "indiceRepetition2Etablissement",
+    "typeVoie2Etablissement",
+    "libelleVoie2Etablissement",
+    "codePostal2Etablissement",
+    "libelleCommune2Etablissement",
+    "libelleCommuneEtranger2Etablissement",
+    "distributionSpeciale2Etablissement",
+    "codeCommune2Etablissement",
+    "codeCedex2Etablissement",
+    "libelleCedex2Etablissement",
+    "codePaysEtranger2Etablissement",
+    "libellePaysEtranger2Etablissement",
+    "dateDebut",
+    "enseigne2Etablissement",
+    "enseigne3Etablissement",
+    "caractereEmployeurEtablissement",
+    "activitePrincipaleNAF25Etablissement",
+    // StockUniteLegale, in joined extracts
+    "statutDiffusionUniteLegale",
+    "unitePurgeeUniteLegale",
+    "dateCreationUniteLegale",
+    "sigleUniteLegale",
+    "sexeUniteLegale",
+    "prenom2UniteLegale",
+    "prenom3UniteLegale",
+    "prenom4UniteLegale",
+    "prenomUsuelUniteLegale",
+    "pseudonymeUniteLegale",
+    "identifiantAssociationUniteLegale",
+    "trancheEffectifsUniteLegale",
+    "anneeEffectifsUniteLegale",
+    "dateDernierTraitementUniteLegale",
+    "nombrePeriodesUniteLegale",
+    "categorieEntreprise",
+    "anneeCategorieEntreprise",
+    "etatAdministratifUniteLegale",
+    "nomUsageUniteLegale",
+    "denominationUsuelle1UniteLegale",
+    "denominationUsuelle2UniteLegale",
+    "denominationUsuelle3UniteLegale",
+    "categorieJuridiqueUniteLegale",
+    "nicSiegeUniteLegale",
+    "economieSocialeSolidaireUniteLegale",
+    "societeMissionUniteLegale",
+    "caractereEmployeurUniteLegale",
+    "activitePrincipaleNAF25UniteLegale",
+];

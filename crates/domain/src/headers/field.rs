@@ -34,10 +34,34 @@ pub enum Field {
     Lat,
     Lng,
     Population,
+    // The columns of INSEE's Sirene files that have no field of their own
+    // above (docs/imports.md "Sirene (INSEE) files"): the record builder
+    // combines them into `siret`, `nom`, `adresse`, `naf_code`, `is_active`.
+    /// `nic`: with `siren`, the SIRET when the file has no `siret` column.
+    Nic,
+    /// `etablissementSiege`: this establishment is its company's head office.
+    EtablissementSiege,
+    NumeroVoie,
+    IndiceRepetition,
+    TypeVoie,
+    LibelleVoie,
+    ComplementAdresse,
+    /// `etatAdministratifEtablissement`: `A` (active) or `F` (closed).
+    EtatAdministratif,
+    Enseigne,
+    DenominationUsuelle,
+    /// `nomUniteLegale`: an individual's surname (no `denominationUniteLegale`).
+    NomPersonne,
+    PrenomPersonne,
+    /// `activitePrincipaleEtablissement`, when the legal unit's code is absent.
+    NafEtablissement,
+    /// Which nomenclature `naf_code` is written in (`NAFRev2`, `NAFRev1`…).
+    NafNomenclature,
+    NafNomenclatureEtablissement,
 }
 
 impl Field {
-    pub const ALL: [Field; 26] = [
+    pub const ALL: [Field; 41] = [
         Field::Siren,
         Field::Siret,
         Field::Nom,
@@ -64,9 +88,25 @@ impl Field {
         Field::Lat,
         Field::Lng,
         Field::Population,
+        Field::Nic,
+        Field::EtablissementSiege,
+        Field::NumeroVoie,
+        Field::IndiceRepetition,
+        Field::TypeVoie,
+        Field::LibelleVoie,
+        Field::ComplementAdresse,
+        Field::EtatAdministratif,
+        Field::Enseigne,
+        Field::DenominationUsuelle,
+        Field::NomPersonne,
+        Field::PrenomPersonne,
+        Field::NafEtablissement,
+        Field::NafNomenclature,
+        Field::NafNomenclatureEtablissement,
     ];
 
-    /// The canonical column name, as in docs/spec.md §4.1 and in messages.
+    /// The canonical column name, as in docs/spec.md §4.1 and in messages;
+    /// for the Sirene fields, the register's own header.
     pub fn name(self) -> &'static str {
         match self {
             Field::Siren => "siren",
@@ -95,6 +135,21 @@ impl Field {
             Field::Lat => "lat",
             Field::Lng => "lng",
             Field::Population => "population",
+            Field::Nic => "nic",
+            Field::EtablissementSiege => "etablissementSiege",
+            Field::NumeroVoie => "numeroVoieEtablissement",
+            Field::IndiceRepetition => "indiceRepetitionEtablissement",
+            Field::TypeVoie => "typeVoieEtablissement",
+            Field::LibelleVoie => "libelleVoieEtablissement",
+            Field::ComplementAdresse => "complementAdresseEtablissement",
+            Field::EtatAdministratif => "etatAdministratifEtablissement",
+            Field::Enseigne => "enseigne1Etablissement",
+            Field::DenominationUsuelle => "denominationUsuelleEtablissement",
+            Field::NomPersonne => "nomUniteLegale",
+            Field::PrenomPersonne => "prenom1UniteLegale",
+            Field::NafEtablissement => "activitePrincipaleEtablissement",
+            Field::NafNomenclature => "nomenclatureActivitePrincipaleUniteLegale",
+            Field::NafNomenclatureEtablissement => "nomenclatureActivitePrincipaleEtablissement",
         }
     }
 

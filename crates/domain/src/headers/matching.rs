@@ -208,6 +208,74 @@ mod tests {
         }
     }
 
+    /// INSEE's `StockEtablissement` header, as the register writes it,
+    /// joined with four `StockUniteLegale` columns: every column is either
+    /// read or known and ignored, none is reported as unknown.
+    #[test]
+    fn sirene_stock_etablissement() {
+        let header = "siren,nic,siret,statutDiffusionEtablissement,dateCreationEtablissement,\
+            trancheEffectifsEtablissement,anneeEffectifsEtablissement,activitePrincipaleRegistreMetiersEtablissement,\
+            dateDernierTraitementEtablissement,etablissementSiege,nombrePeriodesEtablissement,\
+            complementAdresseEtablissement,numeroVoieEtablissement,indiceRepetitionEtablissement,\
+            dernierNumeroVoieEtablissement,indiceRepetitionDernierNumeroVoieEtablissement,typeVoieEtablissement,\
+            libelleVoieEtablissement,codePostalEtablissement,libelleCommuneEtablissement,\
+            libelleCommuneEtrangerEtablissement,distributionSpecialeEtablissement,codeCommuneEtablissement,\
+            codeCedexEtablissement,libelleCedexEtablissement,codePaysEtrangerEtablissement,\
+            libellePaysEtrangerEtablissement,identifiantAdresseEtablissement,\
+            coordonneeLambertAbscisseEtablissement,coordonneeLambertOrdonneeEtablissement,\
+            complementAdresse2Etablissement,numeroVoie2Etablissement,indiceRepetition2Etablissement,\
+            typeVoie2Etablissement,libelleVoie2Etablissement,codePostal2Etablissement,\
+            libelleCommune2Etablissement,libelleCommuneEtranger2Etablissement,distributionSpeciale2Etablissement,\
+            codeCommune2Etablissement,codeCedex2Etablissement,libelleCedex2Etablissement,\
+            codePaysEtranger2Etablissement,libellePaysEtranger2Etablissement,dateDebut,\
+            etatAdministratifEtablissement,enseigne1Etablissement,enseigne2Etablissement,enseigne3Etablissement,\
+            denominationUsuelleEtablissement,activitePrincipaleEtablissement,\
+            nomenclatureActivitePrincipaleEtablissement,caractereEmployeurEtablissement,\
+            denominationUniteLegale,nomUniteLegale,prenom1UniteLegale,activitePrincipaleUniteLegale";
+        let headers: Vec<String> = header.split(',').map(str::to_owned).collect();
+        let m = HeaderMapping::new(ImportType::Entreprises, &headers);
+        let at = |name: &str| headers.iter().position(|h| h == name);
+        let read = [
+            (Field::Siren, "siren"),
+            (Field::Nic, "nic"),
+            (Field::Siret, "siret"),
+            (Field::EtablissementSiege, "etablissementSiege"),
+            (Field::ComplementAdresse, "complementAdresseEtablissement"),
+            (Field::NumeroVoie, "numeroVoieEtablissement"),
+            (Field::IndiceRepetition, "indiceRepetitionEtablissement"),
+            (Field::TypeVoie, "typeVoieEtablissement"),
+            (Field::LibelleVoie, "libelleVoieEtablissement"),
+            (Field::CodePostal, "codePostalEtablissement"),
+            (Field::VilleNom, "libelleCommuneEtablissement"),
+            (Field::EtatAdministratif, "etatAdministratifEtablissement"),
+            (Field::Enseigne, "enseigne1Etablissement"),
+            (Field::DenominationUsuelle, "denominationUsuelleEtablissement"),
+            (Field::NafEtablissement, "activitePrincipaleEtablissement"),
+            (
+                Field::NafNomenclatureEtablissement,
+                "nomenclatureActivitePrincipaleEtablissement",
+            ),
+            (Field::Nom, "denominationUniteLegale"),
+            (Field::NomPersonne, "nomUniteLegale"),
+            (Field::PrenomPersonne, "prenom1UniteLegale"),
+            (Field::NafCode, "activitePrincipaleUniteLegale"),
+        ];
+        for (field, name) in read {
+            assert_eq!(m.column(field), at(name), "{name}");
+        }
+        assert!(
+            m.ignored().iter().all(|c| c.reason == IgnoredReason::Bookkeeping),
+            "{:?}",
+            m.ignored()
+        );
+        assert_eq!(m.ignored().len(), headers.len() - read.len());
+        // Elsewhere the register's names mean nothing.
+        assert_eq!(
+            match_header(ImportType::Villes, "libelleCommuneEtablissement"),
+            None
+        );
+    }
+
     /// The header line of `real/wordpress_categories_export.csv`, as is.
     const WORDPRESS_HEADER: &str =
         r#""Term ID","Term Name","Term Slug",Description,"Parent ID","Parent Name","Parent Slug",Count"#;

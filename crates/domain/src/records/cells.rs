@@ -27,12 +27,21 @@ impl<'a> RowParser<'a> {
         self.column(field).and_then(|i| self.map.headers.get(i)).cloned()
     }
 
+    /// Whether the file has a column for `field`.
+    pub(super) fn has(&self, field: Field) -> bool {
+        self.column(field).is_some()
+    }
+
     /// The cell as written; `None` when the file has no such column. A short
-    /// row (fewer cells than headers) has empty cells at its end.
+    /// row (fewer cells than headers) has empty cells at its end, and so
+    /// does a cell INSEE marks `[ND]` (see [`not_disseminated`]).
     pub(super) fn raw(&self, field: Field) -> Option<&'a str> {
         let fields = self.fields;
-        self.column(field)
-            .map(|i| fields.get(i).map_or("", String::as_str))
+        self.column(field).map(|i| {
+            fields
+                .get(i)
+                .map_or("", |c| if not_disseminated(c) { "" } else { c.as_str() })
+        })
     }
 
     pub(super) fn is_blank(&self, field: Field) -> bool {
@@ -56,7 +65,7 @@ impl<'a> RowParser<'a> {
         });
     }
 
-    fn warn(&mut self, field: Field, code: &'static str, message: String) {
+    pub(super) fn warn(&mut self, field: Field, code: &'static str, message: String) {
         let value = self.raw(field).map(shorten);
         self.warnings.push(RowError {
             column: self.header(field),
@@ -381,6 +390,13 @@ impl<'a> RowParser<'a> {
         self.normalized += u32::from(altered && !codes_found.is_empty());
         codes_found
     }
+}
+
+/// INSEE's mark for a value the register may not disseminate (`[ND]`, "non
+/// diffusible"): it stands for a value nobody may read, so it is read as an
+/// empty cell, in every import — never stored, and never an error of its own.
+pub(super) fn not_disseminated(cell: &str) -> bool {
+    cell.trim() == "[ND]"
 }
 
 /// The longest cell value an error or a warning keeps, in characters; a

@@ -1,7 +1,9 @@
 //! The columns of one file: resolved once from its header row, refused
 //! when a required one is missing (a file-level error, before any row).
 
+use super::establishments::ChosenEstablishments;
 use super::types::FileError;
+use super::types::{EntrepriseRecord, SkipReason};
 use crate::ImportType;
 use crate::headers::{Field, HeaderMapping, IgnoredReason};
 use crate::normalize::clean_text;
@@ -9,6 +11,11 @@ use crate::values::codes;
 
 /// The columns of one file, resolved once from its header row. The row
 /// parser (`cells`, `parser`) reads the fields directly, hence `pub(super)`.
+///
+/// For a Sirene file it also remembers, per SIREN, the establishment the
+/// entreprise takes its SIRET and address from so far: its rows must go
+/// through [`ColumnMap::parse_row_detailed`] once each, in file order, from
+/// the first (a resumed import parses the rows before its checkpoint again).
 #[derive(Debug, Clone)]
 pub struct ColumnMap {
     pub(super) import_type: ImportType,
@@ -20,6 +27,8 @@ pub struct ColumnMap {
     /// columns), where an empty parent means a top-level term rather than a
     /// forgotten value.
     pub(super) term_export: bool,
+    /// `Some` for a Sirene file, which ranks the establishments of a SIREN.
+    pub(super) establishments: Option<ChosenEstablishments>,
 }
 
 impl ColumnMap {
@@ -28,8 +37,8 @@ impl ColumnMap {
         let mapping = HeaderMapping::new(import_type, headers);
         let missing: Vec<&str> = required_columns(import_type)
             .iter()
-            .filter(|f| mapping.column(**f).is_none())
-            .map(|f| f.name())
+            .filter(|any_of| any_of.iter().all(|f| mapping.column(*f).is_none()))
+            .map(|any_of| any_of[0].name())
             .collect();
         if !missing.is_empty() {
             return Err(missing_columns(&missing, headers));
@@ -46,16 +55,25 @@ impl ColumnMap {
                 }
             })
             .collect();
-        let term_export = mapping
-            .ignored()
-            .iter()
-            .any(|c| c.reason == IgnoredReason::Bookkeeping);
+        let term_export = matches!(import_type, ImportType::Categories | ImportType::SousCategories)
+            && mapping
+                .ignored()
+                .iter()
+                .any(|c| c.reason == IgnoredReason::Bookkeeping);
+        // Only INSEE's files carry these two; elsewhere rows of one SIREN
+        // apply in file order, as every key does.
+        let establishments = (import_type == ImportType::Entreprises
+            && [Field::EtablissementSiege, Field::EtatAdministratif]
+                .iter()
+                .any(|f| mapping.column(*f).is_some()))
+        .then(ChosenEstablishments::default);
         Ok(ColumnMap {
             import_type,
             headers: headers.to_vec(),
             mapping,
             unknown,
             term_export,
+            establishments,
         })
     }
 
@@ -76,14 +94,26 @@ impl ColumnMap {
     }
 }
 
-fn required_columns(import_type: ImportType) -> &'static [Field] {
+/// Each required column, as the fields any one of which will do (the first
+/// names it in the error).
+fn required_columns(import_type: ImportType) -> &'static [&'static [Field]] {
     match import_type {
-        ImportType::Entreprises => &[Field::Siren, Field::Nom],
-        ImportType::Categories => &[Field::Nom],
-        ImportType::SousCategories => &[Field::Nom, Field::Categorie],
+        // A Sirene file names its entreprises through the columns the
+        // register has (docs/imports.md "Sirene (INSEE) files").
+        ImportType::Entreprises => &[
+            &[Field::Siren],
+            &[
+                Field::Nom,
+                Field::DenominationUsuelle,
+                Field::Enseigne,
+                Field::NomPersonne,
+            ],
+        ],
+        ImportType::Categories => &[&[Field::Nom]],
+        ImportType::SousCategories => &[&[Field::Nom], &[Field::Categorie]],
         // The postal code may come inside the name (`Amberieu En Bugey (1500)`),
         // so its absence is checked per row.
-        ImportType::Villes => &[Field::Nom],
+        ImportType::Villes => &[&[Field::Nom]],
     }
 }
 
@@ -118,6 +148,17 @@ fn missing_columns(missing: &[&str], headers: &[String]) -> FileError {
     }
 }
 
+impl ColumnMap {
+    /// For a Sirene file: why this establishment is skipped, if it ranks no
+    /// better than one already taken for its SIREN.
+    pub(in crate::records) fn skip_other_establishment(&self, e: &EntrepriseRecord) -> Option<SkipReason> {
+        let (Some(chosen), Some(rank)) = (&self.establishments, e.establishment) else {
+            return None;
+        };
+        chosen.offer(e, rank)
+    }
+}
+
 #[cfg(test)]
 #[allow(clippy::unwrap_used)]
 mod tests {
@@ -148,6 +189,36 @@ mod tests {
             err.message,
             "required column `nom` is missing (found: no columns)"
         );
+    }
+
+    /// A Sirene file names its entreprises without a `nom` column.
+    #[test]
+    fn a_sirene_file_needs_no_nom_column() {
+        for name in [
+            "denominationUsuelleEtablissement",
+            "enseigne1Etablissement",
+            "nomUniteLegale",
+        ] {
+            let m = ColumnMap::new(ImportType::Entreprises, &strings(&["siren", "siret", name])).unwrap();
+            assert!(m.unknown_columns().is_empty());
+            assert!(m.establishments.is_none(), "not without its siège or state");
+        }
+        let err = ColumnMap::new(
+            ImportType::Entreprises,
+            &strings(&["siren", "prenom1UniteLegale"]),
+        )
+        .unwrap_err();
+        assert_eq!(
+            err.message,
+            "required column `nom` is missing (found: siren, prenom1UniteLegale)"
+        );
+        let m = ColumnMap::new(
+            ImportType::Entreprises,
+            &strings(&["siren", "etablissementSiege", "denominationUniteLegale"]),
+        )
+        .unwrap();
+        assert!(m.establishments.is_some());
+        assert!(!m.term_export);
     }
 
     #[test]

@@ -8,10 +8,13 @@
 //! absent or the cell empty, and the stored value must be left alone
 //! (docs/spec.md §4.4).
 
+mod address;
 mod cells;
 mod columns;
+mod establishments;
 pub mod limits;
 mod parser;
+mod sirene;
 #[cfg(test)]
 mod test_support;
 mod types;
@@ -19,7 +22,8 @@ mod ville;
 
 pub use cells::{ERROR_VALUE_CHARS, shorten};
 pub use columns::ColumnMap;
+pub use establishments::chosen_establishments;
 pub use types::{
-    CategorieRecord, EntrepriseRecord, FileError, ParsedRow, Record, ReferenceData, RowError, SkipReason,
-    SousCategorieRecord, VilleRecord,
+    CategorieRecord, EntrepriseRecord, Establishment, FileError, ParsedRow, Record, ReferenceData, RowError,
+    SkipReason, SousCategorieRecord, VilleRecord,
 };

@@ -1,7 +1,7 @@
 //! From a row to a record: the entreprise, catégorie and sous-catégorie
 //! builders, and the dispatch by import type (villes have their own module).
 
-use super::cells::RowParser;
+use super::cells::{RowParser, not_disseminated};
 use super::columns::ColumnMap;
 use super::limits;
 use super::types::{
@@ -11,12 +11,15 @@ use super::types::{
 use crate::ImportType;
 use crate::headers::Field;
 use crate::normalize::clean_text;
-use crate::values::{CodePostal, Email, Phone, Siren, Siret, ValueError, WebUrl, codes};
+use crate::values::{CodePostal, Email, Phone, Siren, ValueError, WebUrl, codes};
 
 impl ColumnMap {
     /// Parses one data row, with the normalisation count and warnings. `ctx`
     /// gives reference data lookups. All the row's errors are returned, in
-    /// column-field order.
+    /// column-field order. In a Sirene file an establishment that ranks no
+    /// better than one of its SIREN's already parsed is
+    /// [`SkipReason::OtherEstablishment`]: call this once per row, in file
+    /// order (see [`ColumnMap`]).
     pub fn parse_row_detailed(
         &self,
         fields: &[String],
@@ -29,6 +32,13 @@ impl ColumnMap {
             warnings: Vec::new(),
             normalized: 0,
         };
+        // An `[ND]` cell is read as empty (see `cells::not_disseminated`):
+        // counted once here, however often the builders read it.
+        row.normalized += Field::ALL
+            .iter()
+            .filter_map(|f| self.mapping.column(*f))
+            .filter(|i| fields.get(*i).is_some_and(|c| not_disseminated(c)))
+            .count() as u32;
         let record = match self.import_type {
             ImportType::Entreprises => row.entreprise(ctx).map(Record::Entreprise),
             ImportType::Categories => row.categorie(),
@@ -36,6 +46,22 @@ impl ColumnMap {
             ImportType::Villes => row.ville().map(Record::Ville),
         };
         match record {
+            Some(Record::Entreprise(e)) if row.errors.is_empty() => {
+                // A Sirene establishment that loses to one already taken
+                // stores nothing: nothing of it is normalised or warned about.
+                if let Some(skip) = self.skip_other_establishment(&e) {
+                    return Ok(ParsedRow {
+                        record: Record::Skipped(skip),
+                        normalized: 0,
+                        warnings: Vec::new(),
+                    });
+                }
+                Ok(ParsedRow {
+                    record: Record::Entreprise(e),
+                    normalized: row.normalized,
+                    warnings: row.warnings,
+                })
+            }
             Some(record) if row.errors.is_empty() => Ok(ParsedRow {
                 record,
                 normalized: row.normalized,
@@ -47,9 +73,11 @@ impl ColumnMap {
 }
 
 impl RowParser<'_> {
+    /// An entreprise row, from a file of any shape or from INSEE's Sirene
+    /// files, whose columns `sirene` combines.
     fn entreprise(&mut self, ctx: &dyn ReferenceData) -> Option<EntrepriseRecord> {
         let siren = self.required_value(Field::Siren, Siren::parse);
-        let siret = self.value(Field::Siret, Siret::parse);
+        let siret = self.siret_or_nic(siren.as_ref());
         if let (Some(siren), Some(siret)) = (&siren, &siret)
             && siret.siren() != *siren
         {
@@ -64,12 +92,17 @@ impl RowParser<'_> {
                 ),
             );
         }
-        let nom = self.required_text(Field::Nom, limits::NOM_ENTREPRISE);
-        let nom_commercial = self.text(Field::NomCommercial, limits::NOM_COMMERCIAL);
-        let adresse = self.text(Field::Adresse, limits::ADRESSE);
+        let enseigne = self.text(Field::Enseigne, limits::NOM_COMMERCIAL);
+        let denomination_usuelle = self.text(Field::DenominationUsuelle, limits::NOM_COMMERCIAL);
+        let nom = self.entreprise_nom(denomination_usuelle.as_deref(), enseigne.as_deref());
+        let nom_commercial = self
+            .text(Field::NomCommercial, limits::NOM_COMMERCIAL)
+            .or(enseigne)
+            .or(denomination_usuelle);
+        let adresse = self.adresse();
         let code_postal = self.value(Field::CodePostal, CodePostal::parse);
         let ville_nom = self.text(Field::VilleNom, limits::VILLE_NOM);
-        let naf = self.naf_code(Field::NafCode, ctx);
+        let naf = self.entreprise_naf(ctx);
         let mut naf_libelle = self.text(Field::NafLibelle, limits::NAF_LIBELLE);
         let naf_code = naf.map(|(code, reference_libelle)| {
             if naf_libelle.is_none() && self.is_blank(Field::NafLibelle) {
@@ -81,7 +114,11 @@ impl RowParser<'_> {
         let telephone = self.value(Field::Telephone, Phone::parse);
         let email_contact = self.value(Field::EmailContact, Email::parse);
         let site_web = self.value(Field::SiteWeb, WebUrl::parse);
-        let is_active = self.boolean(Field::IsActive);
+        let is_active = match self.boolean(Field::IsActive) {
+            None if self.is_blank(Field::IsActive) => self.etat_administratif(),
+            given => given,
+        };
+        let establishment = self.establishment(is_active);
         Some(EntrepriseRecord {
             siren: siren?,
             siret,
@@ -96,6 +133,7 @@ impl RowParser<'_> {
             email_contact,
             site_web,
             is_active,
+            establishment,
         })
     }
 
@@ -160,7 +198,7 @@ impl RowParser<'_> {
 mod tests {
     use super::*;
     use crate::records::test_support::{error_codes, map, parse};
-    use crate::values::{NafCode, Slug};
+    use crate::values::{NafCode, Siret, Slug};
 
     const ENTREPRISE_HEADERS: &[&str] = &[
         "N° SIREN",

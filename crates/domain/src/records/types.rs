@@ -73,6 +73,23 @@ pub struct EntrepriseRecord {
     pub email_contact: Option<Email>,
     pub site_web: Option<WebUrl>,
     pub is_active: Option<bool>,
+    /// In a Sirene file (one with `etablissementSiege` or
+    /// `etatAdministratifEtablissement`), where this establishment stands
+    /// among its SIREN's: the entreprise takes its SIRET and address from
+    /// the best one. `None` elsewhere, where rows of one SIREN apply in file
+    /// order.
+    pub establishment: Option<Establishment>,
+}
+
+/// How an establishment of a Sirene file ranks when several share a SIREN:
+/// the siège first, then an active one, then a closed one; among equals,
+/// the first in the file (docs/imports.md "Sirene (INSEE) files").
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+pub enum Establishment {
+    Closed,
+    Active,
+    /// `etablissementSiege` true, whatever its state.
+    Siege,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -132,6 +149,13 @@ pub enum SkipReason {
     /// A `categories` import of a hierarchical export (WordPress) creates the
     /// top-level terms only; this row has a parent.
     ChildTerm { parent: String },
+    /// A Sirene file's establishment that ranks no better than one of its
+    /// SIREN's already taken from the file (see [`Establishment`]).
+    OtherEstablishment {
+        siret: Option<Siret>,
+        /// The rank of the establishment the entreprise keeps.
+        kept: Establishment,
+    },
 }
 
 impl fmt::Display for SkipReason {
@@ -139,6 +163,21 @@ impl fmt::Display for SkipReason {
         match self {
             SkipReason::ChildTerm { parent } => {
                 write!(f, "sub-category of `{parent}`: skipped by a categories import")
+            }
+            SkipReason::OtherEstablishment { siret, kept } => {
+                let kept = match kept {
+                    Establishment::Siege => "its siège",
+                    Establishment::Active => "its first active establishment",
+                    Establishment::Closed => "its first establishment",
+                };
+                match siret {
+                    Some(s) => write!(f, "establishment {s}: "),
+                    None => f.write_str("establishment: "),
+                }?;
+                write!(
+                    f,
+                    "the entreprise takes its SIRET and address from {kept} in this file"
+                )
             }
         }
     }
@@ -150,7 +189,7 @@ pub enum Record {
     Categorie(CategorieRecord),
     SousCategorie(SousCategorieRecord),
     Ville(VilleRecord),
-    /// Only from WordPress-style term exports; see [`SkipReason`].
+    /// From WordPress-style term exports and Sirene files; see [`SkipReason`].
     Skipped(SkipReason),
 }
 

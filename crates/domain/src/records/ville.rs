@@ -65,7 +65,7 @@ impl RowParser<'_> {
                 None
             }
         };
-        let (departement, departement_derived) = match self.value(Field::Departement, parse_departement) {
+        let (departement, departement_derived) = match self.departement(code_postal.as_ref()) {
             Some(d) => (Some(d), false),
             None if self.is_blank(Field::Departement) => {
                 (code_postal.as_ref().map(|cp| cp.departement().to_owned()), true)
@@ -95,6 +95,56 @@ impl RowParser<'_> {
             lng,
             population,
         })
+    }
+}
+
+impl RowParser<'_> {
+    /// The `departement` cell. `20`, Corsica's code until 1976 and what a
+    /// sheet deriving the département from the postal code's first two
+    /// digits writes, is read as `2A` or `2B` when the postal code is
+    /// Corsican: the intent is certain, so it is a normalisation, not an
+    /// error. With any other postal code (or none) it stays an error.
+    fn departement(&mut self, code_postal: Option<&CodePostal>) -> Option<String> {
+        let corsica = code_postal.and_then(corsican_departement);
+        let legacy = self
+            .raw(Field::Departement)
+            .and_then(|raw| excel_digits(&clean_text(raw).value))
+            .is_some_and(|d| d.value == "20");
+        match (legacy, corsica) {
+            (true, Some(d)) => {
+                self.normalized += 1;
+                Some(d.to_owned())
+            }
+            (true, None) => {
+                let message = match code_postal {
+                    Some(cp) => format!(
+                        "`20` (Corsica before 1976) is now 2A or 2B, and the postal code {cp} is not a Corsican \
+                         one that would say which: write 2A (Corse-du-Sud) or 2B (Haute-Corse)"
+                    ),
+                    None => {
+                        "`20` (Corsica before 1976) is now 2A (Corse-du-Sud) or 2B (Haute-Corse)".to_owned()
+                    }
+                };
+                self.error(
+                    Field::Departement,
+                    ValueError::new(codes::INVALID_DEPARTEMENT, message),
+                );
+                None
+            }
+            (false, _) => self.value(Field::Departement, parse_departement),
+        }
+    }
+}
+
+/// The Corsican département of a postal code: `20000`–`20190` are
+/// Corse-du-Sud's (Ajaccio `20000`, Porto-Vecchio `20137`), `20200`–`20620`
+/// Haute-Corse's (Bastia `20200`, Biguglia `20620`). No town has a code in
+/// between or above, so those say nothing.
+fn corsican_departement(cp: &CodePostal) -> Option<&'static str> {
+    match cp.as_str().parse::<u32>().ok()? {
+        20_000..=20_190 => Some("2A"),
+        20_200..=20_620 => Some("2B"),
+        _ => None,
     }
 }
 
@@ -256,6 +306,50 @@ mod tests {
                 (Some("latitude"), codes::OUT_OF_RANGE),
                 (Some("lon"), codes::INVALID_NUMBER),
                 (Some("population"), codes::INVALID_NUMBER),
+            ]
+        );
+    }
+
+    /// `20`, Corsica's code before 1976, with a Corsican postal code.
+    #[test]
+    fn departement_20_is_read_from_the_postal_code() {
+        let m = map(ImportType::Villes, &["nom", "code_postal", "departement"]);
+        for (nom, cp, dep, want) in [
+            ("Ajaccio", "20000", "20", "2A"),
+            ("Porto-Vecchio", "20137", "20", "2A"),
+            ("Olmeto", "20113", "20.0", "2A"),
+            ("Bastia", "20200", "20", "2B"),
+            ("Corte", "20250", " 20 ", "2B"),
+            ("Biguglia", "20620", "20", "2B"),
+        ] {
+            let p = parse(&m, &[nom, cp, dep]).unwrap();
+            let Record::Ville(v) = p.record else { panic!() };
+            assert_eq!(v.departement.as_deref(), Some(want), "{nom}");
+            assert!(!v.departement_derived, "{nom}");
+            assert_eq!(p.normalized, 1, "{nom}");
+        }
+        // The département as written is never second-guessed.
+        let Record::Ville(v) = parse(&m, &["Ajaccio", "20000", "2B"]).unwrap().record else {
+            panic!()
+        };
+        assert_eq!(v.departement.as_deref(), Some("2B"));
+        // Not a Corsican postal code, or none that exists: `20` stays an error.
+        for cp in ["75001", "20700", "20195"] {
+            let errors = parse(&m, &["Paris", cp, "20"]).unwrap_err();
+            assert_eq!(
+                error_codes(&errors),
+                [(Some("departement"), codes::INVALID_DEPARTEMENT)],
+                "{cp}"
+            );
+            assert!(errors[0].message.contains(cp), "{}", errors[0].message);
+        }
+        let m = map(ImportType::Villes, &["nom", "departement"]);
+        let errors = parse(&m, &["Ajaccio", "20"]).unwrap_err();
+        assert_eq!(
+            error_codes(&errors),
+            [
+                (None, codes::REQUIRED),
+                (Some("departement"), codes::INVALID_DEPARTEMENT)
             ]
         );
     }

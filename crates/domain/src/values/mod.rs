@@ -75,6 +75,11 @@ pub mod codes {
     pub const EXCEL_PRECISION: &str = "excel_precision";
     /// Warning: a slug longer than the column was cut at a word boundary.
     pub const SLUG_TRUNCATED: &str = "slug_truncated";
+    /// Sirene: `etatAdministratifEtablissement` is neither `A` nor `F`.
+    pub const INVALID_ETAT_ADMINISTRATIF: &str = "invalid_etat_administratif";
+    /// Warning (Sirene): a NAF code written in an older nomenclature
+    /// (NAFRev1, NAP…) is not imported.
+    pub const NAF_OTHER_NOMENCLATURE: &str = "naf_other_nomenclature";
     /// File level: a required column is missing.
     pub const MISSING_COLUMN: &str = "missing_column";
 }

@@ -22,6 +22,7 @@ mod pg_connections;
 mod pgbouncer;
 mod rate_limits;
 mod secrets;
+mod sirene;
 mod uploads;
 mod virus_scan;
 mod webhooks;
