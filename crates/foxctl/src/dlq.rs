@@ -78,7 +78,9 @@ pub async fn run(config: &Config, command: DlqCommand) -> anyhow::Result<()> {
                     if let Ok(Some(job)) = jobs::get_job(&mut conn, job_id).await
                         && job.status == foxflow_domain::JobStatus::Cancelled
                     {
-                        eprintln!("job {job_id}: cancelled by an operator; message dropped (use retry to run it)");
+                        eprintln!(
+                            "job {job_id}: cancelled by an operator; message dropped (use retry to run it)"
+                        );
                         return Decision::Handled;
                     }
                     match jobs::retry(&mut conn, job_id, None).await {

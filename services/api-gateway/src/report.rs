@@ -19,7 +19,13 @@ const EXCEL_CELL_CHARS: usize = 32_767;
 
 /// Writes text as text, inert, and never longer than a cell can hold: a
 /// longer value is cut and marked, so any stored content makes a report.
-pub(crate) fn write_text(ws: &mut Worksheet, row: u32, col: u16, text: &str, quoted: &Format) -> Result<(), XlsxError> {
+pub(crate) fn write_text(
+    ws: &mut Worksheet,
+    row: u32,
+    col: u16,
+    text: &str,
+    quoted: &Format,
+) -> Result<(), XlsxError> {
     let text = fit_cell(text);
     if is_formula_like(&text) {
         ws.write_string_with_format(row, col, text.as_ref(), quoted)?;
