@@ -92,11 +92,10 @@ fn template_name() -> String {
     files.sort();
     let mut h = Sha256::new();
     for f in files {
-        h.update(
-            f.file_name()
-                .map(|n| n.to_string_lossy().into_owned())
-                .unwrap_or_default(),
-        );
+        // The migration's directory names its version: a renamed migration
+        // is a new one to diesel, and must make a new template too.
+        let dir = migrations_dir();
+        h.update(f.strip_prefix(&dir).unwrap_or(&f).to_string_lossy().as_bytes());
         h.update(std::fs::read(&f).unwrap_or_default());
     }
     format!("foxflow_tpl_{}", &hex::encode(h.finalize())[..12])

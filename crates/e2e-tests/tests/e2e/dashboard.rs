@@ -378,7 +378,8 @@ async fn openapi_document_describes_every_route_the_gateway_serves() {
     for (method, path) in &documented {
         let probe = path
             .replace("{id}", &uuid::Uuid::new_v4().to_string())
-            .replace("{siren}", "732829320");
+            .replace("{siren}", "732829320")
+            .replace("{entity}", "entreprises");
         assert!(
             is_served(&app, &viewer, method, &probe).await,
             "documented but not served: {method} {path}"
