@@ -314,6 +314,7 @@ async fn xlsx_response(
          headers(("Content-Disposition" = String, description = "attachment; filename=…"))),
         (status = 400, description = "Bad `format` or `updated_since`", body = ErrorBody),
         (status = 401, description = "No valid bearer token", body = ErrorBody),
+        (status = 404, description = "Not one of the four entities (`entreprises`, `villes`, `categories`, `sous-categories`)", body = ErrorBody),
         (status = 422, description = "`too_many_rows` (XLSX only)", body = ErrorBody),
         (status = 503, description = "Database unavailable", body = ErrorBody),
     ),
