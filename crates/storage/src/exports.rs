@@ -154,61 +154,54 @@ JOIN categories c ON c.id = sc.categorie_id
 WHERE sc.id > $1 AND ($2::timestamptz IS NULL OR sc.updated_at >= $2)
 ORDER BY sc.id LIMIT $3";
 
-async fn page<T>(
+/// A row an export reads, and the statement that reads a page of them
+/// (`$1` the cursor, `$2` `updated_since`, `$3` the page size).
+pub trait ExportRow: diesel::QueryableByName<diesel::pg::Pg> + Send + 'static {
+    const SQL: &'static str;
+    /// The keyset cursor: the next page starts after the last row's id.
+    fn id(&self) -> i64;
+}
+
+impl ExportRow for EntrepriseExport {
+    const SQL: &'static str = ENTREPRISES;
+    fn id(&self) -> i64 {
+        self.id
+    }
+}
+
+impl ExportRow for VilleExport {
+    const SQL: &'static str = VILLES;
+    fn id(&self) -> i64 {
+        self.id
+    }
+}
+
+impl ExportRow for CategorieExport {
+    const SQL: &'static str = CATEGORIES;
+    fn id(&self) -> i64 {
+        self.id
+    }
+}
+
+/// Each with its catégorie's name and its NAF codes.
+impl ExportRow for SousCategorieExport {
+    const SQL: &'static str = SOUS_CATEGORIES;
+    fn id(&self) -> i64 {
+        self.id
+    }
+}
+
+/// Up to `limit` rows of `T`'s table with `id > after`, by id.
+pub async fn page<T: ExportRow>(
     conn: &mut AsyncPgConnection,
-    sql: &'static str,
     after: i64,
     filter: &ExportFilter,
     limit: i64,
-) -> Result<Vec<T>>
-where
-    T: diesel::QueryableByName<diesel::pg::Pg> + Send + 'static,
-{
-    Ok(diesel::sql_query(sql)
+) -> Result<Vec<T>> {
+    Ok(diesel::sql_query(T::SQL)
         .bind::<BigInt, _>(after)
         .bind::<Nullable<Timestamptz>, _>(filter.updated_since)
         .bind::<BigInt, _>(limit)
         .load(conn)
         .await?)
-}
-
-/// Up to `limit` entreprises with `id > after`, by id.
-pub async fn entreprises_page(
-    conn: &mut AsyncPgConnection,
-    after: i64,
-    filter: &ExportFilter,
-    limit: i64,
-) -> Result<Vec<EntrepriseExport>> {
-    page(conn, ENTREPRISES, after, filter, limit).await
-}
-
-/// Up to `limit` villes with `id > after`, by id.
-pub async fn villes_page(
-    conn: &mut AsyncPgConnection,
-    after: i64,
-    filter: &ExportFilter,
-    limit: i64,
-) -> Result<Vec<VilleExport>> {
-    page(conn, VILLES, after, filter, limit).await
-}
-
-/// Up to `limit` catégories with `id > after`, by id.
-pub async fn categories_page(
-    conn: &mut AsyncPgConnection,
-    after: i64,
-    filter: &ExportFilter,
-    limit: i64,
-) -> Result<Vec<CategorieExport>> {
-    page(conn, CATEGORIES, after, filter, limit).await
-}
-
-/// Up to `limit` sous-catégories with `id > after`, by id, each with its
-/// catégorie's name and its NAF codes.
-pub async fn sous_categories_page(
-    conn: &mut AsyncPgConnection,
-    after: i64,
-    filter: &ExportFilter,
-    limit: i64,
-) -> Result<Vec<SousCategorieExport>> {
-    page(conn, SOUS_CATEGORIES, after, filter, limit).await
 }

@@ -818,24 +818,12 @@ async fn dashboard_in_a_browser_uploads_follows_progress_and_shows_error_rows() 
     drop(driver);
 }
 
-/// Issue 20: a pending import is cancelled from its page in the browser: the
-/// button asks, the badge says « Annulé », and the button is gone.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn dashboard_cancels_a_pending_import() {
+/// Opens the dashboard and signs in with the admin token.
+async fn sign_in(c: &fantoccini::Client, app: &TestApp) {
     use fantoccini::Locator;
-    let driver = start_driver().await;
-    let app = TestApp::spawn_with(foxflow_testkit::TestOptions {
-        import_worker: false,
-        ..Default::default()
-    })
-    .await;
-    let id = app
-        .submit("attente.csv", entreprises_csv(10, 3).into_bytes(), "entreprises")
-        .await;
-    let c = browser(&driver).await;
     c.goto(&app.url("/")).await.unwrap();
     wait_js(
-        &c,
+        c,
         "the sign-in form",
         "return !document.getElementById('login').hidden",
         Duration::from_secs(10),
@@ -853,6 +841,24 @@ async fn dashboard_cancels_a_pending_import() {
         .click()
         .await
         .unwrap();
+}
+
+/// Issue 20: a pending import is cancelled from its page in the browser: the
+/// button asks, the badge says « Annulé », and the button is gone.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dashboard_cancels_a_pending_import() {
+    use fantoccini::Locator;
+    let driver = start_driver().await;
+    let app = TestApp::spawn_with(foxflow_testkit::TestOptions {
+        import_worker: false,
+        ..Default::default()
+    })
+    .await;
+    let id = app
+        .submit("attente.csv", entreprises_csv(10, 3).into_bytes(), "entreprises")
+        .await;
+    let c = browser(&driver).await;
+    sign_in(&c, &app).await;
     c.goto(&format!("{}#/imports/{id}", app.url("/"))).await.unwrap();
     wait_js(
         &c,
@@ -906,26 +912,7 @@ async fn dashboard_applies_a_finished_dry_run() {
         .to_owned();
     assert_eq!(app.wait_final(&id, WAIT).await["status"], "success");
     let c = browser(&driver).await;
-    c.goto(&app.url("/")).await.unwrap();
-    wait_js(
-        &c,
-        "the sign-in form",
-        "return !document.getElementById('login').hidden",
-        Duration::from_secs(10),
-    )
-    .await;
-    c.find(Locator::Id("token"))
-        .await
-        .unwrap()
-        .send_keys(&app.admin_token)
-        .await
-        .unwrap();
-    c.find(Locator::Id("login-submit"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
+    sign_in(&c, &app).await;
     c.goto(&format!("{}#/imports/{id}", app.url("/"))).await.unwrap();
     wait_js(
         &c,

@@ -39,8 +39,9 @@ async fn small_batches() -> TestApp {
     .await
 }
 
-/// Every directory table's row count and a digest of its rows.
-async fn directory(app: &TestApp) -> Vec<(&'static str, i64, String)> {
+/// Every directory table's row count and a digest of its rows (also the
+/// exports' round-trip check).
+pub(crate) async fn directory(app: &TestApp) -> Vec<(&'static str, i64, String)> {
     let db = app.pg().await;
     let mut out = Vec::new();
     for table in DIRECTORY {

@@ -3,6 +3,7 @@
 //! exactly as it was (a digest of every column of every row, `updated_at`
 //! included); the values an operator would check survive both formats.
 
+use crate::dry_run::directory;
 use calamine::{Data, Reader, Xlsx};
 use foxflow_testkit::TestApp;
 use foxflow_testkit::data::entreprises_csv;
@@ -12,38 +13,9 @@ use std::time::Duration;
 
 const WAIT: Duration = Duration::from_secs(180);
 
-/// The tables an import writes.
-const DIRECTORY: &[&str] = &[
-    "categories",
-    "sous_categories",
-    "naf_sous_categories",
-    "villes",
-    "entreprises",
-    "prolocalisations",
-];
-
 fn repo_file(rel: &str) -> Vec<u8> {
     let p = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..").join(rel);
     std::fs::read(&p).unwrap_or_else(|e| panic!("{}: {e}", p.display()))
-}
-
-/// Every directory table's row count and a digest of its rows.
-async fn directory(app: &TestApp) -> Vec<(&'static str, i64, String)> {
-    let db = app.pg().await;
-    let mut out = Vec::new();
-    for table in DIRECTORY {
-        let row = db
-            .query_one(
-                &format!(
-                    "SELECT count(*), md5(COALESCE(string_agg(t::text, '|' ORDER BY t::text), '')) FROM {table} t"
-                ),
-                &[],
-            )
-            .await
-            .unwrap();
-        out.push((*table, row.get(0), row.get(1)));
-    }
-    out
 }
 
 async fn import(app: &TestApp, name: &str, bytes: Vec<u8>, import_type: &str) -> Value {

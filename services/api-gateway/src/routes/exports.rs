@@ -26,7 +26,9 @@ use crate::views::{Binary, ErrorBody};
 use actix_web::http::header;
 use actix_web::{HttpResponse, get, web};
 use foxflow_domain::ImportType;
-use foxflow_storage::exports::{self, ExportFilter};
+use foxflow_storage::exports::{
+    self, CategorieExport, EntrepriseExport, ExportFilter, ExportRow, SousCategorieExport, VilleExport,
+};
 use foxflow_storage::{DbPool, StorageError, pool};
 use futures::{StreamExt, TryStreamExt, stream};
 use serde::Deserialize;
@@ -49,9 +51,9 @@ struct Page {
     next: Option<i64>,
 }
 
-fn page_of<T>(rows: Vec<T>, id: fn(&T) -> i64, cells: fn(T) -> Vec<Cell>) -> Page {
+fn page_of<T: ExportRow>(rows: Vec<T>, cells: fn(T) -> Vec<Cell>) -> Page {
     let next = match rows.last() {
-        Some(last) if rows.len() as i64 == PAGE_ROWS => Some(id(last)),
+        Some(last) if rows.len() as i64 == PAGE_ROWS => Some(last.id()),
         _ => None,
     };
     Page {
@@ -72,23 +74,19 @@ async fn read_page(
     let conn = &mut *conn;
     Ok(match import_type {
         ImportType::Entreprises => page_of(
-            exports::entreprises_page(conn, after, filter, PAGE_ROWS).await?,
-            |r| r.id,
+            exports::page::<EntrepriseExport>(conn, after, filter, PAGE_ROWS).await?,
             entreprise_cells,
         ),
         ImportType::Villes => page_of(
-            exports::villes_page(conn, after, filter, PAGE_ROWS).await?,
-            |r| r.id,
+            exports::page::<VilleExport>(conn, after, filter, PAGE_ROWS).await?,
             ville_cells,
         ),
         ImportType::Categories => page_of(
-            exports::categories_page(conn, after, filter, PAGE_ROWS).await?,
-            |r| r.id,
+            exports::page::<CategorieExport>(conn, after, filter, PAGE_ROWS).await?,
             categorie_cells,
         ),
         ImportType::SousCategories => page_of(
-            exports::sous_categories_page(conn, after, filter, PAGE_ROWS).await?,
-            |r| r.id,
+            exports::page::<SousCategorieExport>(conn, after, filter, PAGE_ROWS).await?,
             sous_categorie_cells,
         ),
     })
