@@ -9,8 +9,10 @@ pub mod normalize;
 pub mod records;
 #[cfg(feature = "diesel")]
 mod sql;
+pub mod text;
 pub mod values;
 pub mod webhooks;
 
 pub use job::{ImportOptions, ImportType, JobStatus};
+pub use text::{Lang, Text};
 pub use values::ValueError;

@@ -111,6 +111,8 @@ diesel::table! {
         lost_workers -> Int4,
         run_ms -> Int8,
         cancel_requested_by -> Nullable<Text>,
+        warning_rows -> Int8,
+        last_error_en -> Nullable<Text>,
     }
 }
 
@@ -124,6 +126,8 @@ diesel::table! {
         code -> Text,
         message -> Text,
         raw -> Nullable<Json>,
+        severity -> Text,
+        message_en -> Nullable<Text>,
     }
 }
 
