@@ -33,6 +33,7 @@ const state = {
   view: null,
   importsPage: 1,
   errorsPage: 1,
+  warningsPage: 1,
   batchesPage: 1,
   jobId: null,
   streams: new Map(), // job id -> AbortController
@@ -231,7 +232,7 @@ async function route() {
   const job = hash.match(/^#\/imports\/([0-9a-fA-F-]{36})$/);
   try {
     if (job) {
-      if (state.jobId !== job[1]) state.errorsPage = 1;
+      if (state.jobId !== job[1]) { state.errorsPage = 1; state.warningsPage = 1; }
       state.jobId = job[1];
       show("view-job");
       await jobView(job[1]);
@@ -325,6 +326,7 @@ function renderJob(job) {
     ["Mises à jour", n(job.updated_rows)],
     ["Inchangées", n(job.unchanged_rows)],
     ["En erreur", n(job.error_rows)],
+    ["Avec avertissement", n(job.warning_rows)],
     ["Taux de succès", job.success_rate === null ? "—" : job.success_rate.toLocaleString("fr-FR") + " %"],
     ["Durée", job.duration_seconds === null ? "—" : job.duration_seconds.toLocaleString("fr-FR") + " s"],
     ["Simulation", job.dry_run ? "oui" : "non"],
@@ -348,35 +350,36 @@ function renderJob(job) {
 async function jobView(id) {
   const job = await getJson(`/api/v1/imports/${id}`);
   renderJob(job);
-  await loadErrors(id);
+  await Promise.all([loadLines(id, "errors"), loadLines(id, "warnings")]);
   if (!FINAL.has(job.status)) {
-    let lastErrors = job.error_rows;
+    let last = [job.error_rows, job.warning_rows];
     follow(id, (j) => {
       if (state.jobId !== id) return;
       renderJob(j);
-      // New error rows or the end: refresh the table (first page only while running).
-      if (j.error_rows !== lastErrors || FINAL.has(j.status)) {
-        lastErrors = j.error_rows;
-        loadErrors(id).catch(() => {});
-      }
+      // New lines or the end: refresh the tables (first page only while running).
+      if (j.error_rows !== last[0] || FINAL.has(j.status)) loadLines(id, "errors").catch(() => {});
+      if (j.warning_rows !== last[1] || FINAL.has(j.status)) loadLines(id, "warnings").catch(() => {});
+      last = [j.error_rows, j.warning_rows];
     });
   }
 }
 
-async function loadErrors(id) {
-  const page = await getJson(`/api/v1/imports/${id}/errors?page=${state.errorsPage}&per_page=${ERRORS_PER_PAGE}`);
+// One page of a job's error or warning lines (`kind`: "errors" | "warnings").
+async function loadLines(id, kind) {
+  const pageKey = kind + "Page";
+  const page = await getJson(`/api/v1/imports/${id}/${kind}?page=${state[pageKey]}&per_page=${ERRORS_PER_PAGE}`);
   if (state.jobId !== id) return;
-  $("errors-total").textContent = page.total ? `(${n(page.total)})` : "";
-  $("errors-empty").hidden = page.total > 0;
-  $("errors-table").hidden = page.total === 0;
-  $("errors-body").replaceChildren(...page.items.map((e) => el("tr", {},
+  $(`${kind}-total`).textContent = page.total ? `(${n(page.total)})` : "";
+  $(`${kind}-empty`).hidden = page.total > 0;
+  $(`${kind}-table`).hidden = page.total === 0;
+  $(`${kind}-body`).replaceChildren(...page.items.map((e) => el("tr", {},
     el("td", { class: "num" }, e.row === 0 ? "fichier" : n(e.row)),
     el("td", {}, e.column || "—"),
     el("td", { class: "wrap" }, e.value || ""),
     el("td", {}, el("code", {}, e.code)),
     el("td", { class: "wrap" }, e.message),
   )));
-  pager($("errors-pager"), page.page, page.per_page, page.total, (p) => { state.errorsPage = p; loadErrors(id).catch((e) => flash(e.message, true)); });
+  pager($(`${kind}-pager`), page.page, page.per_page, page.total, (p) => { state[pageKey] = p; loadLines(id, kind).catch((e) => flash(e.message, true)); });
 }
 
 async function downloadReport() {

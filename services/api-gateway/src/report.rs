@@ -1,8 +1,9 @@
-//! The XLSX report of one import (docs/spec.md §4.6): a summary sheet and an errors
-//! sheet (row, column, value, code, message, then the original row).
+//! The XLSX report of one import (docs/spec.md §4.6): a summary sheet, an errors
+//! sheet and a warnings sheet (row, column, value, code, message, then the
+//! original row).
 
 use crate::views::JobView;
-use foxflow_storage::jobs::ImportErrorRow;
+use foxflow_storage::jobs::{ImportErrorRow, Severity};
 use rust_xlsxwriter::{Format, Workbook, Worksheet, XlsxError};
 use std::borrow::Cow;
 use std::io::Write;
@@ -47,51 +48,95 @@ fn fit_cell(text: &str) -> Cow<'_, str> {
     }
 }
 
-/// A report being written: the errors sheet is in constant-memory mode
-/// (rows go to a temporary file as they are added, in order), so memory
-/// stays flat whatever the number of error rows; the small summary sheet is
-/// written last, when the number of rows listed is known.
+/// A report being written: the errors and warnings sheets are in
+/// constant-memory mode (rows go to a temporary file as they are added, in
+/// order), so memory stays flat whatever the number of rows; the small
+/// summary sheet is written last, when the number of rows listed is known.
 pub struct Report {
     wb: Workbook,
-    columns: Vec<String>,
-    next_row: u32,
+    errors: Listing,
+    warnings: Listing,
     quoted: Format,
 }
 
-/// The fixed columns of the errors sheet, before the original row's.
+/// One sheet of error or warning lines.
+struct Listing {
+    sheet: &'static str,
+    /// The original row's columns, after [`FIXED`].
+    columns: Vec<String>,
+    next_row: u32,
+}
+
+impl Listing {
+    fn listed(&self) -> i64 {
+        i64::from(self.next_row - 1)
+    }
+}
+
+/// The fixed columns of the errors and warnings sheets, before the original row's.
 const FIXED: [&str; 5] = ["Ligne", "Colonne", "Valeur", "Code", "Message"];
 
 impl Report {
-    /// Starts the errors sheet; `columns` are the original row's columns, in
-    /// the file's order (`foxflow_storage::jobs::error_columns`).
-    pub fn new(mut columns: Vec<String>) -> Result<Report, XlsxError> {
-        // A sheet has 16,384 columns; a wider file's last ones are left out.
-        columns.truncate(16_384 - FIXED.len());
+    /// Starts the errors and warnings sheets; the columns are the original
+    /// rows' columns of each, in the file's order
+    /// (`foxflow_storage::jobs::error_columns`).
+    pub fn new(error_columns: Vec<String>, warning_columns: Vec<String>) -> Result<Report, XlsxError> {
         let mut wb = Workbook::new();
-        let bold = Format::new().set_bold();
         let quoted = Format::new().set_quote_prefix();
         // The summary comes first in the workbook, written at the end.
         wb.add_worksheet().set_name("Résumé")?;
-        let sheet = wb.add_worksheet_with_constant_memory()?.set_name("Erreurs")?;
+        let errors = Listing::start(&mut wb, "Erreurs", error_columns, &quoted)?;
+        let warnings = Listing::start(&mut wb, "Avertissements", warning_columns, &quoted)?;
+        Ok(Report {
+            wb,
+            errors,
+            warnings,
+            quoted,
+        })
+    }
+
+    /// Appends error or warning lines (in row order) to their sheet.
+    pub fn add(&mut self, severity: Severity, lines: &[ImportErrorRow]) -> Result<(), XlsxError> {
+        let listing = match severity {
+            Severity::Error => &mut self.errors,
+            Severity::Warning => &mut self.warnings,
+        };
+        listing.add(&mut self.wb, lines, &self.quoted)
+    }
+}
+
+impl Listing {
+    fn start(
+        wb: &mut Workbook,
+        sheet_name: &'static str,
+        mut columns: Vec<String>,
+        quoted: &Format,
+    ) -> Result<Listing, XlsxError> {
+        // A sheet has 16,384 columns; a wider file's last ones are left out.
+        columns.truncate(16_384 - FIXED.len());
+        let bold = Format::new().set_bold();
+        let sheet = wb.add_worksheet_with_constant_memory()?.set_name(sheet_name)?;
         sheet.set_freeze_panes(1, 0)?;
         for (c, h) in FIXED.iter().enumerate() {
             sheet.write_string_with_format(0, c as u16, *h, &bold)?;
         }
         for (i, h) in columns.iter().enumerate() {
-            write_text(sheet, 0, (FIXED.len() + i) as u16, h, &quoted)?;
+            write_text(sheet, 0, (FIXED.len() + i) as u16, h, quoted)?;
         }
-        Ok(Report {
-            wb,
+        Ok(Listing {
+            sheet: sheet_name,
             columns,
             next_row: 1,
-            quoted,
         })
     }
 
-    /// Appends error rows (in row order) to the errors sheet.
-    pub fn add(&mut self, errors: &[ImportErrorRow]) -> Result<(), XlsxError> {
-        let quoted = &self.quoted;
-        let sheet = self.wb.worksheet_from_name("Erreurs")?;
+    fn add(
+        &mut self,
+        wb: &mut Workbook,
+        errors: &[ImportErrorRow],
+        quoted: &Format,
+    ) -> Result<(), XlsxError> {
+        let sheet = wb.worksheet_from_name(self.sheet)?;
         for e in errors {
             let r = self.next_row;
             sheet.write_number(r, 0, e.row as f64)?;
@@ -110,10 +155,13 @@ impl Report {
         }
         Ok(())
     }
+}
 
+impl Report {
     /// Writes the summary and the whole workbook to `out`.
     pub fn finish<W: Write + Send>(mut self, job: &JobView, out: W) -> Result<(), XlsxError> {
-        let listed = i64::from(self.next_row - 1);
+        let listed = self.errors.listed();
+        let warnings_listed = self.warnings.listed();
         let bold = Format::new().set_bold();
         let quoted = self.quoted.clone();
         let summary = self.wb.worksheet_from_name("Résumé")?;
@@ -131,6 +179,7 @@ impl Report {
             ("Mises à jour", job.updated_rows.to_string()),
             ("Inchangées", job.unchanged_rows.to_string()),
             ("En erreur", job.error_rows.to_string()),
+            ("Avec avertissement", job.warning_rows.to_string()),
             (
                 "Taux de succès (%)",
                 job.success_rate.map(|r| r.to_string()).unwrap_or_default(),
@@ -147,6 +196,15 @@ impl Report {
             fields.push((
                 "Erreurs listées",
                 format!("les {listed} premières sur {} (feuille Erreurs)", job.error_rows),
+            ));
+        }
+        if warnings_listed < job.warning_rows {
+            fields.push((
+                "Avertissements listés",
+                format!(
+                    "{warnings_listed}, pour les premières lignes seulement : {} lignes en ont (feuille Avertissements)",
+                    job.warning_rows
+                ),
             ));
         }
         for (i, (k, v)) in fields.iter().enumerate() {

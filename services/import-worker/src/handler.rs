@@ -133,6 +133,7 @@ impl ImportHandler {
             generate_ai: job.generate_ai,
             checkpoint_row: job.checkpoint_row.max(0) as u64,
             prior_error_rows: job.error_rows,
+            prior_warning_rows: job.warning_rows,
             lease_token: lease_token.to_owned(),
             lease,
             batch_rows: self.config.import_batch_rows,

@@ -54,6 +54,9 @@ pub struct RunContext {
     pub checkpoint_row: u64,
     /// Error rows committed by earlier attempts (counted against the cap).
     pub prior_error_rows: i64,
+    /// Warning rows committed by earlier attempts (the first
+    /// [`MAX_STORED_WARNING_ROWS`] are stored).
+    pub prior_warning_rows: i64,
     /// This delivery's claim on the job (`<worker id>#<random>`).
     pub lease_token: String,
     pub lease: Duration,
@@ -102,6 +105,7 @@ pub async fn run(ctx: RunContext, metrics: &crate::metrics::Metrics) -> Result<R
         import_type: ctx.import_type,
         checkpoint_row: ctx.checkpoint_row,
         error_rows: ctx.prior_error_rows,
+        warning_rows: ctx.prior_warning_rows,
         replay: ctx.dry_run,
         batch_rows: ctx.batch_rows,
         reference: ctx.reference.clone(),
@@ -316,6 +320,8 @@ struct ParseJob {
     checkpoint_row: u64,
     /// Error rows counted so far, earlier attempts included.
     error_rows: i64,
+    /// Warning rows counted so far, earlier attempts included.
+    warning_rows: i64,
     /// Sends those rows again, as replayed batches (a dry run, whose earlier
     /// writes were rolled back); an import skips them (they are committed).
     replay: bool,
@@ -423,6 +429,19 @@ impl ParseJob {
                 match parsed {
                     Ok(parsed) => {
                         batch.normalized += i64::from(parsed.normalized);
+                        if !parsed.warnings.is_empty() && !matches!(parsed.record, Record::Skipped(_)) {
+                            batch.warning_rows += 1;
+                            if !replay {
+                                self.warning_rows += 1;
+                                if self.warning_rows <= MAX_STORED_WARNING_ROWS {
+                                    batch.warnings.push(ErrorRow {
+                                        line,
+                                        errors: parsed.warnings,
+                                        raw: raw_row(&headers, &fields),
+                                    });
+                                }
+                            }
+                        }
                         match parsed.record {
                             Record::Skipped(_) => batch.skipped += 1,
                             record => batch.records.push((line, record)),
@@ -483,6 +502,11 @@ enum Pass {
 /// a few hundred megabytes of errors, a wrong one (the wrong import type)
 /// stops early with a reason (docs/security.md).
 const MAX_ERROR_ROWS: i64 = 20_000;
+
+/// A job stores the lines of its first this-many warning rows and counts
+/// the rest (`warning_rows`): a warning does not stop a file, so without a
+/// cap a million lossy rows would store a million lines nobody reads.
+pub const MAX_STORED_WARNING_ROWS: i64 = 20_000;
 
 /// What an error row keeps of its original row: its non-empty cells, at most
 /// this many, each cut like an error's value. A wide row of empty cells (512

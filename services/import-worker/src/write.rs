@@ -15,7 +15,7 @@ use foxflow_storage::StorageError;
 use foxflow_storage::entities::{
     self, CategorieRow, EntrepriseRow, MergeCounts, Merged, ParentCache, SousCategorieRow, VilleRow,
 };
-use foxflow_storage::jobs::{self, AfterCommit, NewImportError, Progress};
+use foxflow_storage::jobs::{self, AfterCommit, NewImportError, Progress, Severity};
 use std::collections::HashMap;
 use std::hash::Hash;
 use std::time::Duration;
@@ -34,7 +34,8 @@ pub struct BatchScope<'a> {
     pub generate_ai: bool,
 }
 
-/// A row that failed parsing or validation, with the original cells.
+/// A row with errors (it failed parsing or validation) or with warnings (it
+/// was imported after a lossy normalisation), with the original cells.
 #[derive(Debug)]
 pub struct ErrorRow {
     pub line: u64,
@@ -51,6 +52,11 @@ pub struct Batch {
     pub last_line: u64,
     pub records: Vec<(u64, Record)>,
     pub errors: Vec<ErrorRow>,
+    /// Rows imported with warnings, as far as they are stored (the first
+    /// `pipeline::MAX_STORED_WARNING_ROWS` of a job).
+    pub warnings: Vec<ErrorRow>,
+    /// Rows with warnings, stored or not.
+    pub warning_rows: i64,
     /// Well-formed rows that are not for this import type (term exports).
     pub skipped: i64,
     pub normalized: i64,
@@ -172,8 +178,11 @@ async fn record(
         updated: merged.counts.updated,
         unchanged: processed - error_count - merged.counts.created - merged.counts.updated,
         errors: error_count,
+        warnings: batch.warning_rows,
         normalized: batch.normalized,
     };
+    let mut stored = to_error_rows(scope.job_id, Severity::Error, &errors);
+    stored.extend(to_error_rows(scope.job_id, Severity::Warning, &batch.warnings));
     let next = jobs::record_progress(
         conn,
         scope.job_id,
@@ -181,7 +190,7 @@ async fn record(
         scope.lease,
         progress,
         batch.last_line as i64,
-        &to_error_rows(scope.job_id, &errors),
+        &stored,
     )
     .await?;
     Ok((progress, next))
@@ -396,8 +405,8 @@ fn entreprise_row(e: &EntrepriseRecord) -> EntrepriseRow {
     }
 }
 
-/// One stored error per problem, each carrying its row's original cells.
-fn to_error_rows(job_id: Uuid, rows: &[ErrorRow]) -> Vec<NewImportError> {
+/// One stored line per problem, each carrying its row's original cells.
+fn to_error_rows(job_id: Uuid, severity: Severity, rows: &[ErrorRow]) -> Vec<NewImportError> {
     // The original row goes with the row's first error only: one copy per
     // row, not one per error.
     rows.iter()
@@ -410,6 +419,7 @@ fn to_error_rows(job_id: Uuid, rows: &[ErrorRow]) -> Vec<NewImportError> {
                 code: e.code.to_owned(),
                 message: e.message.clone(),
                 raw: (i == 0).then(|| row.raw.clone()),
+                severity: severity.as_str(),
             })
         })
         .collect()

@@ -950,3 +950,33 @@ async fn dashboard_applies_a_finished_dry_run() {
     c.close().await.unwrap();
     drop(driver);
 }
+
+/// Issue 19: a row imported after a lossy change shows on its job's page as
+/// a warning, apart from the error rows, with the job's warning count.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dashboard_shows_a_lossy_change_as_a_warning() {
+    let driver = start_driver().await;
+    let app = TestApp::spawn().await;
+    let job = crate::warnings::import_lossy(&app).await;
+    let id = job["id"].as_str().unwrap();
+    let c = browser(&driver).await;
+    sign_in(&c, &app).await;
+    c.goto(&format!("{}#/imports/{id}", app.url("/"))).await.unwrap();
+    wait_js(
+        &c,
+        "the warning listed apart from the error",
+        "const w = document.querySelectorAll('#warnings-body tr');
+         const e = document.querySelectorAll('#errors-body tr');
+         const count = document.querySelector('#job-counts [data-key=\"Avec avertissement\"] dd');
+         return w.length === 1 && e.length === 1
+             && w[0].textContent.includes('excel_precision') && w[0].textContent.includes('5.521E8')
+             && !e[0].textContent.includes('excel_precision')
+             && document.getElementById('warnings-total').textContent === '(1)'
+             && count && count.textContent === '1'",
+        Duration::from_secs(20),
+    )
+    .await;
+    screenshot(&c, "warnings").await;
+    c.close().await.unwrap();
+    drop(driver);
+}

@@ -25,4 +25,5 @@ mod secrets;
 mod sirene;
 mod uploads;
 mod virus_scan;
+mod warnings;
 mod webhooks;

@@ -1,4 +1,5 @@
-//! An import's error rows: written with their batch, read back in row order.
+//! An import's error and warning rows: written with their batch, read back
+//! in row order, one severity at a time.
 
 use crate::Result;
 use crate::schema::import_errors;
@@ -7,7 +8,24 @@ use diesel_async::{AsyncPgConnection, RunQueryDsl};
 use serde::Serialize;
 use uuid::Uuid;
 
-/// One error row (row 0 = the whole file).
+/// Whether a stored line refused its row (`error`) or only reports a lossy
+/// change to an imported row (`warning`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Severity {
+    Error,
+    Warning,
+}
+
+impl Severity {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Severity::Error => "error",
+            Severity::Warning => "warning",
+        }
+    }
+}
+
+/// One error or warning line (row 0 = the whole file).
 #[derive(Debug, Clone, Insertable)]
 #[diesel(table_name = import_errors)]
 pub struct NewImportError {
@@ -18,6 +36,8 @@ pub struct NewImportError {
     pub code: String,
     pub message: String,
     pub raw: Option<serde_json::Value>,
+    /// [`Severity::as_str`].
+    pub severity: &'static str,
 }
 
 /// One error row of an import (row 0 = the whole file).
@@ -36,20 +56,23 @@ pub struct ImportErrorRow {
     pub raw: Option<serde_json::Value>,
 }
 
-/// The first error rows of a job, in row order.
+/// A page of a job's error (or warning) lines, in row order, with their total.
 pub async fn errors_page(
     conn: &mut AsyncPgConnection,
     job_id: Uuid,
+    severity: Severity,
     page: i64,
     per_page: i64,
 ) -> Result<(Vec<ImportErrorRow>, i64)> {
     let total: i64 = import_errors::table
         .filter(import_errors::job_id.eq(job_id))
+        .filter(import_errors::severity.eq(severity.as_str()))
         .count()
         .get_result(conn)
         .await?;
     let items = import_errors::table
         .filter(import_errors::job_id.eq(job_id))
+        .filter(import_errors::severity.eq(severity.as_str()))
         .order((import_errors::row.asc(), import_errors::id.asc()))
         .limit(per_page)
         .offset((page - 1) * per_page)
@@ -72,11 +95,13 @@ pub struct ErrorCursor {
 pub async fn errors_after(
     conn: &mut AsyncPgConnection,
     job_id: Uuid,
+    severity: Severity,
     cursor: Option<ErrorCursor>,
     limit: i64,
 ) -> Result<(Vec<ImportErrorRow>, Option<ErrorCursor>)> {
     let mut q = import_errors::table
         .filter(import_errors::job_id.eq(job_id))
+        .filter(import_errors::severity.eq(severity.as_str()))
         .into_boxed();
     if let Some(c) = cursor {
         q = q.filter(
@@ -95,10 +120,14 @@ pub async fn errors_after(
     Ok((rows.into_iter().map(|(_, e)| e).collect(), next))
 }
 
-/// The original columns the error rows carry (`raw`'s keys), in the order
-/// they first appear: the report's column headers, read without loading the
-/// rows.
-pub async fn error_columns(conn: &mut AsyncPgConnection, job_id: Uuid) -> Result<Vec<String>> {
+/// The original columns the error (or warning) rows carry (`raw`'s keys),
+/// in the order they first appear: the report's column headers, read without
+/// loading the rows.
+pub async fn error_columns(
+    conn: &mut AsyncPgConnection,
+    job_id: Uuid,
+    severity: Severity,
+) -> Result<Vec<String>> {
     #[derive(QueryableByName)]
     struct Key {
         #[diesel(sql_type = diesel::sql_types::Text)]
@@ -106,10 +135,11 @@ pub async fn error_columns(conn: &mut AsyncPgConnection, job_id: Uuid) -> Result
     }
     let keys: Vec<Key> = diesel::sql_query(
         "SELECT t.k FROM import_errors e, json_object_keys(e.raw) WITH ORDINALITY AS t(k, n)
-          WHERE e.job_id = $1 AND json_typeof(e.raw) = 'object'
+          WHERE e.job_id = $1 AND e.severity = $2 AND json_typeof(e.raw) = 'object'
           GROUP BY t.k ORDER BY min(e.row), min(t.n), t.k",
     )
     .bind::<diesel::sql_types::Uuid, _>(job_id)
+    .bind::<diesel::sql_types::Text, _>(severity.as_str())
     .load(conn)
     .await?;
     Ok(keys.into_iter().map(|k| k.k).collect())

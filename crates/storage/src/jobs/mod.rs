@@ -15,7 +15,9 @@ mod stats;
 mod view;
 
 pub use crate::run_state::RunState;
-pub use errors::{ErrorCursor, ImportErrorRow, NewImportError, error_columns, errors_after, errors_page};
+pub use errors::{
+    ErrorCursor, ImportErrorRow, NewImportError, Severity, error_columns, errors_after, errors_page,
+};
 pub use run::{
     AfterCommit, Claim, Progress, claim, count_past_lease, fail, finish, record_progress, record_touched,
     release, renew_lease, run_state, set_file_facts,
@@ -72,6 +74,8 @@ pub struct ImportJob {
     /// Who asked to cancel the job (the user's name then). While a worker
     /// holds the job, this is the request: it stops at its next batch commit.
     pub cancel_requested_by: Option<String>,
+    /// Rows imported with a warning (a lossy normalisation).
+    pub warning_rows: i64,
 }
 
 /// What the API knows when a file has been stored.
@@ -213,6 +217,7 @@ pub async fn retry(
                 import_jobs::updated_rows.eq(0i64),
                 import_jobs::unchanged_rows.eq(0i64),
                 import_jobs::error_rows.eq(0i64),
+                import_jobs::warning_rows.eq(0i64),
                 import_jobs::normalized_values.eq(0i64),
                 import_jobs::checkpoint_row.eq(0i64),
                 import_jobs::attempts.eq(0),

@@ -3,7 +3,7 @@
 //! (with its AI hand-over and its webhook in the same transaction), or let
 //! go of it.
 
-use super::errors::NewImportError;
+use super::errors::{NewImportError, Severity};
 use super::view::JobView;
 use super::{ImportJob, get_job};
 use crate::run_state::RunState;
@@ -184,6 +184,8 @@ pub struct Progress {
     pub updated: i64,
     pub unchanged: i64,
     pub errors: i64,
+    /// Rows imported with a warning (a lossy normalisation).
+    pub warnings: i64,
     pub normalized: i64,
 }
 
@@ -194,6 +196,7 @@ impl Progress {
         self.updated += other.updated;
         self.unchanged += other.unchanged;
         self.errors += other.errors;
+        self.warnings += other.warnings;
         self.normalized += other.normalized;
     }
 }
@@ -246,6 +249,7 @@ pub async fn record_progress(
             import_jobs::updated_rows.eq(import_jobs::updated_rows + progress.updated),
             import_jobs::unchanged_rows.eq(import_jobs::unchanged_rows + progress.unchanged),
             import_jobs::error_rows.eq(import_jobs::error_rows + progress.errors),
+            import_jobs::warning_rows.eq(import_jobs::warning_rows + progress.warnings),
             import_jobs::normalized_values.eq(import_jobs::normalized_values + progress.normalized),
             import_jobs::checkpoint_row.eq(checkpoint_row),
             import_jobs::lease_expires_at.eq(lease_end(lease)),
@@ -321,6 +325,7 @@ pub async fn finish(
                         code: code.to_owned(),
                         message: message.to_owned(),
                         raw: None,
+                        severity: Severity::Error.as_str(),
                     })
                     .execute(conn)
                     .await?;

@@ -3,7 +3,7 @@
 //! the `import.completed` webhook, so the success rate and the duration cannot drift apart.
 
 use super::ImportJob;
-use super::errors::{ImportErrorRow, errors_page};
+use super::errors::{ImportErrorRow, Severity, errors_page};
 use crate::Result;
 use chrono::{DateTime, Utc};
 use diesel_async::AsyncPgConnection;
@@ -53,6 +53,10 @@ pub struct JobView {
     /// `processing` job: the worker has yet to reach its next batch commit,
     /// where it stops and the job becomes `cancelled`.
     pub cancel_requested_by: Option<String>,
+    /// Rows imported with a warning: a value was normalised with a loss
+    /// (listed by `GET /api/v1/imports/{id}/warnings`). Added after the
+    /// contract's fields, so their order is unchanged.
+    pub warning_rows: i64,
 }
 
 impl JobView {
@@ -84,6 +88,7 @@ impl JobView {
             completed_at: job.completed_at,
             errors_preview,
             cancel_requested_by: job.cancel_requested_by,
+            warning_rows: job.warning_rows,
         }
     }
 
@@ -91,7 +96,9 @@ impl JobView {
     /// has some to show (error rows, or a file-level error at row 0).
     pub async fn load(conn: &mut AsyncPgConnection, job: ImportJob) -> Result<Self> {
         let preview = if job.error_rows > 0 || job.status == JobStatus::Error {
-            errors_page(conn, job.id, 1, PREVIEW_ERRORS).await?.0
+            errors_page(conn, job.id, Severity::Error, 1, PREVIEW_ERRORS)
+                .await?
+                .0
         } else {
             Vec::new()
         };
@@ -183,6 +190,7 @@ mod tests {
             lost_workers: 0,
             run_ms: 0,
             cancel_requested_by: None,
+            warning_rows: 0,
         }
     }
 
@@ -219,7 +227,8 @@ mod tests {
                 "completed_at",
                 "duration_seconds",
                 "errors_preview",
-                "cancel_requested_by"
+                "cancel_requested_by",
+                "warning_rows"
             ]
         );
         assert_eq!(json["import_type"], "sous_categories");

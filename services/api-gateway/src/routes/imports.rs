@@ -12,7 +12,7 @@ use actix_web::{HttpRequest, HttpResponse, get, post, web};
 use foxflow_domain::{ImportType, JobStatus};
 use foxflow_ratelimit::{ClusterLimiter, Denied};
 use foxflow_storage::auth::Role;
-use foxflow_storage::jobs::{self, JobFilter};
+use foxflow_storage::jobs::{self, JobFilter, Severity};
 use foxflow_storage::pool;
 
 /// Registers this module's routes under `/api/v1`.
@@ -23,6 +23,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .service(stats)
         .service(get)
         .service(errors)
+        .service(warnings)
         .service(report)
         .service(retry)
         .service(apply)
@@ -279,10 +280,47 @@ pub async fn errors(
     state: web::Data<AppState>,
     caller: Caller,
 ) -> Result<HttpResponse, ApiError> {
+    lines(&path, &paging, &state, &caller, Severity::Error).await
+}
+
+/// `GET /api/v1/imports/{id}/warnings?page=&per_page=`, in row order: the
+/// lossy normalisations of imported rows (docs/imports.md, "Warnings").
+#[utoipa::path(
+    context_path = "/api/v1",
+    operation_id = "import_warnings",
+    tag = "imports",
+    params(("id" = String, Path, description = "The import's id (UUID)"), Paging),
+    responses(
+        (status = 200, description = "One page of warnings, in row order (same shape as the error rows)", body = Page<ImportErrorRow>),
+        (status = 400, description = "Bad paging", body = ErrorBody),
+        (status = 401, description = "No valid bearer token", body = ErrorBody),
+        (status = 404, description = "No such import (or another user's)", body = ErrorBody),
+        (status = 503, description = "Database unavailable", body = ErrorBody),
+    ),
+    security(("bearer" = []))
+)]
+#[get("/imports/{id}/warnings")]
+pub async fn warnings(
+    path: web::Path<String>,
+    paging: web::Query<Paging>,
+    state: web::Data<AppState>,
+    caller: Caller,
+) -> Result<HttpResponse, ApiError> {
+    lines(&path, &paging, &state, &caller, Severity::Warning).await
+}
+
+/// One page of a job's error or warning lines.
+async fn lines(
+    id: &str,
+    paging: &Paging,
+    state: &AppState,
+    caller: &Caller,
+    severity: Severity,
+) -> Result<HttpResponse, ApiError> {
     let mut conn = pool::conn(&state.pool).await?;
-    let job = visible_job(&mut conn, &caller, &path).await?;
+    let job = visible_job(&mut conn, caller, id).await?;
     let (page, per_page) = paging.bounds();
-    let (items, total) = jobs::errors_page(&mut conn, job.id, page, per_page).await?;
+    let (items, total) = jobs::errors_page(&mut conn, job.id, severity, page, per_page).await?;
     Ok(HttpResponse::Ok().json(Page {
         items,
         total,
@@ -291,7 +329,7 @@ pub async fn errors(
     }))
 }
 
-/// Error rows in one report at most; past that the report says so.
+/// Error (and warning) lines in one report at most; past that the report says so.
 const REPORT_MAX_ERRORS: i64 = 100_000;
 /// Error rows read from the database at a time while a report is written.
 const REPORT_PAGE: i64 = 2_000;
@@ -321,7 +359,8 @@ pub async fn report(
 ) -> Result<HttpResponse, ApiError> {
     let mut conn = pool::conn(&state.pool).await?;
     let job = visible_job(&mut conn, &caller, &path).await?;
-    let columns = jobs::error_columns(&mut conn, job.id).await?;
+    let error_columns = jobs::error_columns(&mut conn, job.id, Severity::Error).await?;
+    let warning_columns = jobs::error_columns(&mut conn, job.id, Severity::Warning).await?;
     let view = JobView::new(job, Vec::new());
     let file_stem = view
         .file_name
@@ -333,29 +372,31 @@ pub async fn report(
     // Pages of error rows flow from the database to a blocking thread that
     // writes them into a constant-memory sheet; the finished workbook goes
     // to a temporary file streamed back. Memory stays flat at any size.
-    let (pages, mut received) = tokio::sync::mpsc::channel::<Vec<jobs::ImportErrorRow>>(2);
+    let (pages, mut received) = tokio::sync::mpsc::channel::<(Severity, Vec<jobs::ImportErrorRow>)>(2);
     let builder = web::block(move || -> Result<std::fs::File, anyhow::Error> {
-        let mut report = crate::report::Report::new(columns)?;
-        while let Some(page) = received.blocking_recv() {
-            report.add(&page)?;
+        let mut report = crate::report::Report::new(error_columns, warning_columns)?;
+        while let Some((severity, page)) = received.blocking_recv() {
+            report.add(severity, &page)?;
         }
         let mut file = tempfile::tempfile()?;
         report.finish(&view, &mut file)?;
         std::io::Seek::rewind(&mut file)?;
         Ok(file)
     });
-    let mut cursor = None;
-    let mut listed = 0;
-    while listed < REPORT_MAX_ERRORS {
-        let (page, next) =
-            jobs::errors_after(&mut conn, id, cursor, REPORT_PAGE.min(REPORT_MAX_ERRORS - listed)).await?;
-        if page.is_empty() {
-            break;
-        }
-        listed += page.len() as i64;
-        cursor = next;
-        if pages.send(page).await.is_err() {
-            break; // the builder failed; its error is reported below
+    'sheets: for severity in [Severity::Error, Severity::Warning] {
+        let mut cursor = None;
+        let mut listed = 0;
+        while listed < REPORT_MAX_ERRORS {
+            let limit = REPORT_PAGE.min(REPORT_MAX_ERRORS - listed);
+            let (page, next) = jobs::errors_after(&mut conn, id, severity, cursor, limit).await?;
+            if page.is_empty() {
+                break;
+            }
+            listed += page.len() as i64;
+            cursor = next;
+            if pages.send((severity, page)).await.is_err() {
+                break 'sheets; // the builder failed; its error is reported below
+            }
         }
     }
     drop(pages);

@@ -39,6 +39,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         imports::stats,
         imports::get,
         imports::errors,
+        imports::warnings,
         imports::report,
         imports::retry,
         imports::apply,
