@@ -113,6 +113,23 @@ diesel::table! {
         cancel_requested_by -> Nullable<Text>,
         warning_rows -> Int8,
         last_error_en -> Nullable<Text>,
+        reverts_job_id -> Nullable<Uuid>,
+        deleted_rows -> Int8,
+    }
+}
+
+diesel::table! {
+    import_changes (id) {
+        id -> Int8,
+        job_id -> Uuid,
+        preview -> Bool,
+        entity -> Text,
+        pk -> Text,
+        key -> Nullable<Text>,
+        action -> Text,
+        before -> Nullable<Jsonb>,
+        after -> Nullable<Jsonb>,
+        created_at -> Timestamptz,
     }
 }
 

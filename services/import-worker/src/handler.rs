@@ -107,6 +107,19 @@ impl ImportHandler {
         drop(conn);
         let _heartbeat = Heartbeat::start(self.pool.clone(), job_id, lease_token.to_owned(), lease);
         let import_type = job.import_type;
+        if job.reverts_job_id.is_some() {
+            // A revert reads no file: one transaction undoes the import's
+            // changes (docs/imports.md, "Revert"); a failure rolls it all
+            // back and the attempt is retried like an import's.
+            let mut conn = foxflow_storage::pool::conn(&self.pool).await?;
+            jobs::run_revert(&mut conn, job_id, lease_token).await?;
+            let outcome = jobs::finish(&mut conn, job_id, lease_token, None).await?;
+            tracing::info!(
+                %job_id, status = %outcome.status, restored = outcome.updated_rows, deleted = outcome.deleted_rows,
+                recreated = outcome.created_rows, conflicts = outcome.error_rows, "revert finished"
+            );
+            return Ok(HandlerOutcome::Done);
+        }
         let Some(file_id) = job.file_id else {
             let mut conn = foxflow_storage::pool::conn(&self.pool).await?;
             jobs::finish(

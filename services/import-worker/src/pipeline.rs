@@ -188,6 +188,7 @@ async fn dry_run(
 ) -> Result<RunEnd, StorageError> {
     let unwound = conn
         .transaction::<Infallible, Unwind, _>(async |run| {
+            jobs::capture_for(run, ctx.job_id).await?;
             let end = write_batches(ctx, rx, scope, Writer::DryRun { run, job }, metrics).await?;
             Err(Unwind::Done(end))
         })

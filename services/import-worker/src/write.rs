@@ -131,6 +131,8 @@ async fn commit_batch(
     batch: Batch,
 ) -> Result<(Progress, AfterCommit), StorageError> {
     conn.transaction::<_, StorageError, _>(async |conn| {
+        // What the batch changes is kept with it, for a revert.
+        jobs::capture_for(conn, scope.job_id).await?;
         let merged = merge(conn, &batch.records, parents, scope.generate_ai).await?;
         if scope.generate_ai && !merged.touched.is_empty() {
             jobs::record_touched(conn, scope.job_id, &merged.touched).await?;
@@ -155,6 +157,9 @@ async fn dry_run_batch(
     if batch.replay {
         return Ok(None);
     }
+    // The preview: the first changes, copied out of the run's transaction
+    // (which captures them, `pipeline::dry_run`) before it is rolled back.
+    jobs::keep_preview(run, job, scope.job_id).await?;
     job.transaction::<_, StorageError, _>(async |job| record(job, scope, batch, merged).await)
         .await
         .map(Some)

@@ -226,6 +226,12 @@ async fn a_running_import_cancelled_stops_at_a_batch_boundary() {
     let (_, job) = app.get_json(&format!("/api/v1/imports/{id}")).await;
     assert_eq!(job["created_rows"], created, "{job}");
     assert_eq!(count(&app, "SELECT count(*) FROM entreprises").await, stored);
+
+    // What it committed can be taken back.
+    let reverted = crate::revert::revert(&app, &id).await;
+    assert_eq!(reverted["status"], "success", "{reverted}");
+    assert_eq!(reverted["deleted_rows"], created, "{reverted}");
+    assert_eq!(count(&app, "SELECT count(*) FROM entreprises").await, 0);
 }
 
 /// A cancel asked while a worker held the job, and that worker killed before

@@ -21,6 +21,7 @@ mod outbox;
 mod pg_connections;
 mod pgbouncer;
 mod rate_limits;
+mod revert;
 mod secrets;
 mod sirene;
 mod uploads;

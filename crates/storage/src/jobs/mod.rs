@@ -9,7 +9,9 @@
 //! is the path callers use.
 
 mod apply;
+mod changes;
 mod errors;
+mod revert;
 mod run;
 mod stats;
 mod view;
@@ -28,11 +30,13 @@ pub use view::{JobView, PREVIEW_ERRORS};
 use crate::schema::{import_errors, import_jobs};
 use crate::{Result, StorageError, outbox};
 pub use apply::apply_dry_run;
+pub use changes::{ChangeView, PREVIEW_CHANGES, capture_for, changes_page, keep_preview};
 use chrono::{DateTime, Utc};
 use diesel::prelude::*;
 use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
 use foxflow_domain::messages::Message;
 use foxflow_domain::{ImportOptions, ImportType, JobStatus};
+pub use revert::{request_revert, run_revert};
 use uuid::Uuid;
 
 /// One row of `import_jobs`, typed. The outside world never sees it as is:
@@ -76,6 +80,10 @@ pub struct ImportJob {
     pub cancel_requested_by: Option<String>,
     /// Rows imported with a warning (a lossy normalisation).
     pub warning_rows: i64,
+    /// A revert job: the import it undoes.
+    pub reverts_job_id: Option<Uuid>,
+    /// A revert job: rows it deleted (those its import had created).
+    pub deleted_rows: i64,
 }
 
 /// What the API knows when a file has been stored.

@@ -57,6 +57,10 @@ pub struct JobView {
     /// (listed by `GET /api/v1/imports/{id}/warnings`). Added after the
     /// contract's fields, so their order is unchanged.
     pub warning_rows: i64,
+    /// A revert job: the import it undoes (null for an import).
+    pub reverts_job_id: Option<Uuid>,
+    /// A revert job: the rows it deleted (those its import had created).
+    pub deleted_rows: i64,
 }
 
 impl JobView {
@@ -89,6 +93,8 @@ impl JobView {
             errors_preview,
             cancel_requested_by: job.cancel_requested_by,
             warning_rows: job.warning_rows,
+            reverts_job_id: job.reverts_job_id,
+            deleted_rows: job.deleted_rows,
         }
     }
 
@@ -191,6 +197,8 @@ mod tests {
             run_ms: 0,
             cancel_requested_by: None,
             warning_rows: 0,
+            reverts_job_id: None,
+            deleted_rows: 0,
         }
     }
 
@@ -228,7 +236,9 @@ mod tests {
                 "duration_seconds",
                 "errors_preview",
                 "cancel_requested_by",
-                "warning_rows"
+                "warning_rows",
+                "reverts_job_id",
+                "deleted_rows"
             ]
         );
         assert_eq!(json["import_type"], "sous_categories");

@@ -12,7 +12,7 @@ use actix_web::{HttpRequest, HttpResponse, get, post, web};
 use foxflow_domain::{ImportType, JobStatus};
 use foxflow_ratelimit::{ClusterLimiter, Denied};
 use foxflow_storage::auth::Role;
-use foxflow_storage::jobs::{self, JobFilter, Severity};
+use foxflow_storage::jobs::{self, ChangeView, JobFilter, Severity};
 use foxflow_storage::pool;
 
 /// Registers this module's routes under `/api/v1`.
@@ -27,7 +27,9 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .service(report)
         .service(retry)
         .service(apply)
-        .service(cancel);
+        .service(cancel)
+        .service(revert)
+        .service(changes);
 }
 
 /// `POST /api/v1/imports`: stores the file, writes the job and its message
@@ -535,4 +537,79 @@ pub async fn cancel(
     Ok(HttpResponse::Accepted()
         .insert_header((header::LOCATION, format!("/api/v1/imports/{}", job.id)))
         .json(JobView::new(job, Vec::new())))
+}
+
+/// `POST /api/v1/imports/{id}/revert`: queues a revert job that undoes what
+/// the import changed, except what changed since (docs/imports.md, "Revert").
+#[utoipa::path(
+    context_path = "/api/v1",
+    operation_id = "revert_import",
+    tag = "imports",
+    params(("id" = String, Path, description = "The import's id (UUID)")),
+    responses(
+        (status = 202, description = "The revert job, queued (the same one again when this user asked before)", body = JobView,
+         headers(("Location" = String, description = "The revert job's URL"))),
+        (status = 401, description = "No valid bearer token", body = ErrorBody),
+        (status = 403, description = "Needs the staff role", body = ErrorBody),
+        (status = 404, description = "No such import (or another user's)", body = ErrorBody),
+        (status = 409, description = "A dry run, or an import that has not ended", body = ErrorBody),
+        (status = 503, description = "Database unavailable", body = ErrorBody),
+    ),
+    security(("bearer" = []))
+)]
+#[post("/imports/{id}/revert")]
+pub async fn revert(
+    path: web::Path<String>,
+    state: web::Data<AppState>,
+    caller: Caller,
+) -> Result<HttpResponse, ApiError> {
+    caller.require(Role::Staff)?;
+    let mut conn = pool::conn(&state.pool).await?;
+    let target = visible_job(&mut conn, &caller, &path).await?;
+    let (job, _created) = jobs::request_revert(
+        &mut conn,
+        target.id,
+        Some(caller.0.user_id),
+        foxflow_telemetry::current_traceparent(),
+    )
+    .await?;
+    Ok(HttpResponse::Accepted()
+        .insert_header((header::LOCATION, format!("/api/v1/imports/{}", job.id)))
+        .json(JobView::new(job, Vec::new())))
+}
+
+/// `GET /api/v1/imports/{id}/changes?page=&per_page=`: what the job changed,
+/// in order — for a dry run, its preview (its first 500 changes); for an
+/// import or a revert, every change it made.
+#[utoipa::path(
+    context_path = "/api/v1",
+    operation_id = "import_changes",
+    tag = "imports",
+    params(("id" = String, Path, description = "The import's id (UUID)"), Paging),
+    responses(
+        (status = 200, description = "One page of changes: created rows with their key, updated fields before → after", body = Page<ChangeView>),
+        (status = 400, description = "Bad paging", body = ErrorBody),
+        (status = 401, description = "No valid bearer token", body = ErrorBody),
+        (status = 404, description = "No such import (or another user's)", body = ErrorBody),
+        (status = 503, description = "Database unavailable", body = ErrorBody),
+    ),
+    security(("bearer" = []))
+)]
+#[get("/imports/{id}/changes")]
+pub async fn changes(
+    path: web::Path<String>,
+    paging: web::Query<Paging>,
+    state: web::Data<AppState>,
+    caller: Caller,
+) -> Result<HttpResponse, ApiError> {
+    let mut conn = pool::conn(&state.pool).await?;
+    let job = visible_job(&mut conn, &caller, &path).await?;
+    let (page, per_page) = paging.bounds();
+    let (items, total) = jobs::changes_page(&mut conn, job.id, job.dry_run, page, per_page).await?;
+    Ok(HttpResponse::Ok().json(Page {
+        items,
+        total,
+        page,
+        per_page,
+    }))
 }
