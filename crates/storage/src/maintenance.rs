@@ -194,13 +194,15 @@ async fn cleanup_in_one_transaction(
                 ..Default::default()
             });
         }
-        // 1. Old jobs and their error rows (the rest of what hangs off a job
+        // 1. Old jobs, their error rows and their undo data (the rest of what hangs off a job
         //    goes with it through ON DELETE CASCADE / SET NULL).
         let c = counts(
             conn,
             &format!(
                 "old AS ({OLD_JOBS}),
-                 errs AS (DELETE FROM import_errors e USING old WHERE e.job_id = old.id RETURNING 1)
+                 errs AS (DELETE FROM import_errors e USING old WHERE e.job_id = old.id RETURNING 1),
+                 -- What an import changed (for its revert) goes with its log.
+                 chg AS (DELETE FROM import_changes c USING old WHERE c.job_id = old.id)
                  SELECT (SELECT count(*) FROM old) AS a, (SELECT count(*) FROM errs) AS b"
             ),
             logs,

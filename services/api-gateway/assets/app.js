@@ -34,6 +34,7 @@ const state = {
   importsPage: 1,
   errorsPage: 1,
   warningsPage: 1,
+  changesPage: 1,
   batchesPage: 1,
   jobId: null,
   streams: new Map(), // job id -> AbortController
@@ -232,7 +233,7 @@ async function route() {
   const job = hash.match(/^#\/imports\/([0-9a-fA-F-]{36})$/);
   try {
     if (job) {
-      if (state.jobId !== job[1]) { state.errorsPage = 1; state.warningsPage = 1; }
+      if (state.jobId !== job[1]) { state.errorsPage = 1; state.warningsPage = 1; state.changesPage = 1; }
       state.jobId = job[1];
       show("view-job");
       await jobView(job[1]);
@@ -345,12 +346,16 @@ function renderJob(job) {
   $("job-retry").hidden = !["error", "partial", "cancelled"].includes(job.status) || job.file_purged;
   $("job-cancel").hidden = FINAL.has(job.status) || Boolean(job.cancel_requested_by);
   $("job-apply").hidden = !(job.dry_run && ["success", "partial"].includes(job.status)) || job.file_purged;
+  $("job-revert").hidden = job.dry_run || !FINAL.has(job.status);
+  if ($("job-revert").hidden) $("revert-confirm").hidden = true;
+  $("changes-title").textContent = job.dry_run ? "Aperçu des modifications (500 premières)"
+    : job.reverts_job_id ? "Modifications de cette annulation" : "Modifications";
 }
 
 async function jobView(id) {
   const job = await getJson(`/api/v1/imports/${id}`);
   renderJob(job);
-  await Promise.all([loadLines(id, "errors"), loadLines(id, "warnings")]);
+  await Promise.all([loadLines(id, "errors"), loadLines(id, "warnings"), loadChanges(id)]);
   if (!FINAL.has(job.status)) {
     let last = [job.error_rows, job.warning_rows];
     follow(id, (j) => {
@@ -359,6 +364,7 @@ async function jobView(id) {
       // New lines or the end: refresh the tables (first page only while running).
       if (j.error_rows !== last[0] || FINAL.has(j.status)) loadLines(id, "errors").catch(() => {});
       if (j.warning_rows !== last[1] || FINAL.has(j.status)) loadLines(id, "warnings").catch(() => {});
+      if (FINAL.has(j.status)) loadChanges(id).catch(() => {});
       last = [j.error_rows, j.warning_rows];
     });
   }
@@ -399,6 +405,46 @@ async function downloadReport() {
     flash("Rapport indisponible : " + e.message, true);
   } finally {
     btn.disabled = false;
+  }
+}
+
+const ACTION_LABELS = { created: "créée", updated: "modifiée", deleted: "supprimée" };
+
+// `before → after` of an update, field by field; the key fields of a creation or deletion.
+function changeText(c) {
+  const show = (v) => v === null || v === undefined ? "∅" : typeof v === "string" ? v : JSON.stringify(v);
+  if (c.action === "updated") {
+    return Object.keys(c.after || {}).filter((k) => k !== "updated_at")
+      .map((k) => `${k} : ${show((c.before || {})[k])} → ${show(c.after[k])}`).join(" ; ");
+  }
+  const row = c.action === "created" ? c.after : c.before;
+  return Object.entries(row || {}).filter(([k, v]) => v !== null && !["id", "created_at", "updated_at"].includes(k))
+    .map(([k, v]) => `${k} : ${show(v)}`).join(" ; ");
+}
+
+async function loadChanges(id) {
+  const page = await getJson(`/api/v1/imports/${id}/changes?page=${state.changesPage}&per_page=${ERRORS_PER_PAGE}`);
+  if (state.jobId !== id) return;
+  $("changes-total").textContent = page.total ? `(${n(page.total)})` : "";
+  $("changes-empty").hidden = page.total > 0;
+  $("changes-table").hidden = page.total === 0;
+  $("changes-body").replaceChildren(...page.items.map((c) => el("tr", { dataset: { action: c.action } },
+    el("td", {}, c.entity),
+    el("td", {}, c.key || ""),
+    el("td", {}, ACTION_LABELS[c.action] || c.action),
+    el("td", { class: "wrap" }, changeText(c)),
+  )));
+  pager($("changes-pager"), page.page, page.per_page, page.total, (p) => { state.changesPage = p; loadChanges(id).catch((e) => flash(e.message, true)); });
+}
+
+async function revertJob() {
+  $("revert-confirm").hidden = true;
+  try {
+    const job = await (await api(`/api/v1/imports/${state.jobId}/revert`, { method: "POST" })).json();
+    flash("Annulation de l’import lancée.");
+    location.hash = "#/imports/" + job.id;
+  } catch (e) {
+    flash("Impossible de défaire l’import : " + e.message, true);
   }
 }
 
@@ -540,6 +586,9 @@ document.addEventListener("DOMContentLoaded", () => {
   $("job-retry").addEventListener("click", retryJob);
   $("job-cancel").addEventListener("click", cancelJob);
   $("job-apply").addEventListener("click", applyJob);
+  $("job-revert").addEventListener("click", () => { $("revert-confirm").hidden = false; });
+  $("job-revert-dismiss").addEventListener("click", () => { $("revert-confirm").hidden = true; });
+  $("job-revert-confirm").addEventListener("click", revertJob);
   for (const id of ["filter-status", "filter-type"]) {
     $(id).addEventListener("change", () => { state.importsPage = 1; importsView().catch((e) => flash(e.message, true)); });
   }

@@ -916,8 +916,11 @@ async fn dashboard_applies_a_finished_dry_run() {
     c.goto(&format!("{}#/imports/{id}", app.url("/"))).await.unwrap();
     wait_js(
         &c,
-        "the apply button of a finished dry run",
-        "return !document.getElementById('job-apply').hidden",
+        "the apply button of a finished dry run, under its preview",
+        "return !document.getElementById('job-apply').hidden
+             && document.getElementById('changes-title').textContent.startsWith('Aperçu')
+             && document.querySelectorAll('#changes-body tr[data-action=created]').length === 25
+             && document.getElementById('changes-total').textContent === '(30)'",
         Duration::from_secs(15),
     )
     .await;
@@ -977,6 +980,82 @@ async fn dashboard_shows_a_lossy_change_as_a_warning() {
     )
     .await;
     screenshot(&c, "warnings").await;
+    c.close().await.unwrap();
+    drop(driver);
+}
+
+/// Issue 20: an import's page lists its changes and reverts it after a
+/// confirmation; the page then follows the revert job, whose own changes
+/// are listed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dashboard_reverts_an_import_after_confirmation() {
+    use fantoccini::Locator;
+    let driver = start_driver().await;
+    let app = TestApp::spawn().await;
+    let id = app
+        .submit("mauvais.csv", entreprises_csv(12, 5).into_bytes(), "entreprises")
+        .await;
+    assert_eq!(app.wait_final(&id, WAIT).await["created_rows"], 12);
+    let c = browser(&driver).await;
+    sign_in(&c, &app).await;
+    c.goto(&format!("{}#/imports/{id}", app.url("/"))).await.unwrap();
+    wait_js(
+        &c,
+        "the import's changes and the revert button",
+        "return document.querySelectorAll('#changes-body tr[data-action=created]').length === 12
+             && document.getElementById('changes-total').textContent === '(12)'
+             && !document.getElementById('job-revert').hidden",
+        Duration::from_secs(15),
+    )
+    .await;
+    c.find(Locator::Id("job-revert"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    // Nothing happens before the confirmation.
+    wait_js(
+        &c,
+        "the confirmation",
+        "return !document.getElementById('revert-confirm').hidden",
+        Duration::from_secs(5),
+    )
+    .await;
+    let stored: i64 = app
+        .pg()
+        .await
+        .query_one("SELECT count(*) FROM entreprises", &[])
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(stored, 12);
+    c.find(Locator::Id("job-revert-confirm"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    wait_js(
+        &c,
+        "the revert job, finished, with its deletions listed",
+        &format!(
+            "return location.hash.startsWith('#/imports/') && !location.hash.endsWith('{id}')
+                 && document.getElementById('job-status').dataset.status === 'success'
+                 && document.querySelectorAll('#changes-body tr[data-action=deleted]').length === 12"
+        ),
+        WAIT,
+    )
+    .await;
+    screenshot(&c, "reverted").await;
+    let stored: i64 = app
+        .pg()
+        .await
+        .query_one("SELECT count(*) FROM entreprises", &[])
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(stored, 0);
     c.close().await.unwrap();
     drop(driver);
 }

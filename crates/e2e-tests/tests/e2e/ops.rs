@@ -592,8 +592,28 @@ async fn cleanup_removes_what_retention_allows_once_and_keeps_the_rest() {
     assert_eq!(did.orphan_bytes_deleted, dry.orphan_bytes_deleted);
     assert!(did.orphan_bytes_deleted >= 4);
 
-    // The old job, its errors and its file are gone.
+    // The old job, its errors, its undo data and its file are gone; the
+    // others keep their undo data.
     let old_id = uuid::Uuid::parse_str(&old).unwrap();
+    assert_eq!(
+        count(
+            &db,
+            "SELECT count(*) FROM import_changes WHERE job_id = $1",
+            &old_id
+        )
+        .await,
+        0
+    );
+    let stale_id = uuid::Uuid::parse_str(&stale).unwrap();
+    assert_eq!(
+        count(
+            &db,
+            "SELECT count(*) FROM import_changes WHERE job_id = $1",
+            &stale_id
+        )
+        .await,
+        5
+    );
     assert_eq!(
         count(&db, "SELECT count(*) FROM import_jobs WHERE id = $1", &old_id).await,
         0
