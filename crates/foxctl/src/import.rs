@@ -1,7 +1,8 @@
 //! `foxctl import FILE --type T [--dry-run] [--generate-ai] [--wait] [--json]`:
 //! uploads a file through the API, then (with `--wait`) follows the job on
 //! its events stream (SSE, polling `GET /imports/{id}` when the stream
-//! fails) and ends with a summary.
+//! fails) and ends with a summary. `foxctl import --apply DRY_RUN_ID` runs a
+//! finished dry run's file for real, without uploading it again.
 //!
 //! Exit codes, for scripts: 0 the job ended `success` (or, without `--wait`,
 //! it was accepted); 1 the API refused or could not be reached; 2 a usage
@@ -35,10 +36,15 @@ const ERRORS_SHOWN: usize = 10;
 #[derive(clap::Args, Debug)]
 pub struct ImportArgs {
     /// The file to import (.csv, .xlsx or .xls).
-    pub file: PathBuf,
+    #[arg(required_unless_present = "apply")]
+    pub file: Option<PathBuf>,
     /// entreprises, categories, sous_categories or villes.
-    #[arg(long = "type", value_name = "TYPE")]
-    pub import_type: String,
+    #[arg(long = "type", value_name = "TYPE", required_unless_present = "apply")]
+    pub import_type: Option<String>,
+    /// Instead of a file: apply this finished dry run (its stored file is
+    /// imported for real, as the preview showed).
+    #[arg(long, value_name = "DRY_RUN_ID", conflicts_with_all = ["file", "import_type", "dry_run", "generate_ai"])]
+    pub apply: Option<String>,
     /// Compute the outcomes and errors; write no entity.
     #[arg(long)]
     pub dry_run: bool,
@@ -61,7 +67,7 @@ pub struct ImportArgs {
 
 /// Why the command stopped before a job status could decide the exit code.
 #[derive(Debug, thiserror::Error)]
-enum Failure {
+pub(crate) enum Failure {
     #[error("{0}")]
     Usage(String),
     #[error("{0}")]
@@ -69,7 +75,7 @@ enum Failure {
 }
 
 impl Failure {
-    fn exit_code(&self) -> i32 {
+    pub(crate) fn exit_code(&self) -> i32 {
         match self {
             Failure::Usage(_) => EXIT_USAGE,
             Failure::Api(_) => EXIT_API,
@@ -98,53 +104,78 @@ pub fn exit_code_for(status: &str) -> i32 {
     }
 }
 
-struct Api {
-    client: reqwest::Client,
-    base: String,
-    token: String,
+pub(crate) struct Api {
+    pub(crate) client: reqwest::Client,
+    pub(crate) base: String,
+    pub(crate) token: String,
 }
 
 impl Api {
-    fn url(&self, path: &str) -> String {
+    /// The API at `api_url` with `token`, checked before anything is sent.
+    pub(crate) fn new(api_url: &str, token: Option<&str>) -> Result<Api, Failure> {
+        let token = token
+            .filter(|t| !t.trim().is_empty())
+            .ok_or_else(|| Failure::Usage("no token: set FOX_TOKEN or pass --token".into()))?;
+        let base = api_url.trim_end_matches('/').to_owned();
+        if !(base.starts_with("http://") || base.starts_with("https://")) {
+            return Err(Failure::Usage(format!(
+                "the API URL `{base}` must start with http:// or https://"
+            )));
+        }
+        let client = reqwest::Client::builder()
+            .connect_timeout(Duration::from_secs(10))
+            .user_agent(concat!("foxctl/", env!("CARGO_PKG_VERSION")))
+            .build()
+            .map_err(|e| Failure::Api(format!("cannot build the HTTP client: {e}")))?;
+        Ok(Api {
+            client,
+            base,
+            token: token.trim().to_owned(),
+        })
+    }
+
+    pub(crate) fn url(&self, path: &str) -> String {
         format!("{}{path}", self.base)
+    }
+
+    /// `POST path` (no body); the job it answers with `want`.
+    pub(crate) async fn post_job(&self, path: &str, want: StatusCode) -> Result<Value, Failure> {
+        let resp = self
+            .client
+            .post(self.url(path))
+            .bearer_auth(&self.token)
+            .send()
+            .await
+            .map_err(|e| Failure::Api(format!("cannot reach the API at {}: {}", self.base, chain(&e))))?;
+        expect_json(resp, want).await
     }
 }
 
 async fn run_inner(args: &ImportArgs) -> Result<i32, Failure> {
-    let token = args
-        .token
-        .clone()
-        .filter(|t| !t.trim().is_empty())
-        .ok_or_else(|| Failure::Usage("no token: set FOX_TOKEN or pass --token".into()))?;
-    let base = args.api_url.trim_end_matches('/').to_owned();
-    if !(base.starts_with("http://") || base.starts_with("https://")) {
-        return Err(Failure::Usage(format!(
-            "the API URL `{base}` must start with http:// or https://"
-        )));
+    let api = Api::new(&args.api_url, args.token.as_deref())?;
+    if let Some(dry_run) = &args.apply {
+        let job = api
+            .post_job(&format!("/api/v1/imports/{dry_run}/apply"), StatusCode::ACCEPTED)
+            .await?;
+        return follow(&api, job, args.wait, args.json).await;
     }
-    let file = tokio::fs::File::open(&args.file)
+    let (Some(path), Some(import_type)) = (&args.file, &args.import_type) else {
+        return Err(Failure::Usage(
+            "a file and --type are required (or --apply)".into(),
+        ));
+    };
+    let file = tokio::fs::File::open(path)
         .await
-        .map_err(|e| Failure::Usage(format!("cannot read {}: {e}", args.file.display())))?;
+        .map_err(|e| Failure::Usage(format!("cannot read {}: {e}", path.display())))?;
     let size = file
         .metadata()
         .await
-        .map_err(|e| Failure::Usage(format!("cannot read {}: {e}", args.file.display())))?
+        .map_err(|e| Failure::Usage(format!("cannot read {}: {e}", path.display())))?
         .len();
-    let file_name = args
-        .file
+    let file_name = path
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())
-        .ok_or_else(|| Failure::Usage(format!("{} is not a file", args.file.display())))?;
-    let client = reqwest::Client::builder()
-        .connect_timeout(Duration::from_secs(10))
-        .user_agent(concat!("foxctl/", env!("CARGO_PKG_VERSION")))
-        .build()
-        .map_err(|e| Failure::Api(format!("cannot build the HTTP client: {e}")))?;
-    let api = Api {
-        client,
-        base,
-        token: token.trim().to_owned(),
-    };
+        .ok_or_else(|| Failure::Usage(format!("{} is not a file", path.display())))?;
     let show_bars = !args.json;
 
     // Upload, streaming the file with a byte bar.
@@ -161,7 +192,7 @@ async fn run_inner(args: &ImportArgs) -> Result<i32, Failure> {
     let part =
         multipart::Part::stream_with_length(reqwest::Body::wrap_stream(body), size).file_name(file_name);
     let form = multipart::Form::new()
-        .text("import_type", args.import_type.clone())
+        .text("import_type", import_type.clone())
         .text("dry_run", args.dry_run.to_string())
         .text("generate_ai", args.generate_ai.to_string())
         .part("file", part);
@@ -175,21 +206,26 @@ async fn run_inner(args: &ImportArgs) -> Result<i32, Failure> {
         .map_err(|e| Failure::Api(format!("cannot reach the API at {}: {}", api.base, chain(&e))));
     upload_bar.finish_and_clear();
     let job = expect_json(resp?, StatusCode::ACCEPTED).await?;
+    follow(&api, job, args.wait, args.json).await
+}
+
+/// After a job was queued: its id (or JSON), or with `wait` its progress,
+/// its summary and the exit code of its final status.
+pub(crate) async fn follow(api: &Api, job: Value, wait: bool, json: bool) -> Result<i32, Failure> {
     let id = job["id"]
         .as_str()
-        .ok_or_else(|| Failure::Api("the API accepted the file but returned no job id".into()))?
+        .ok_or_else(|| Failure::Api("the API accepted the request but returned no job id".into()))?
         .to_owned();
-
-    if !args.wait {
-        if args.json {
+    if !wait {
+        if json {
             print_json(&job);
         } else {
             println!("{id}");
-            eprintln!("accepted: follow it with `foxctl import … --wait`, or GET /api/v1/imports/{id}");
+            eprintln!("accepted: follow it with --wait, or GET /api/v1/imports/{id}");
         }
         return Ok(EXIT_SUCCESS);
     }
-
+    let show_bars = !json;
     let progress = bar(show_bars, 0);
     progress.set_style(
         ProgressStyle::with_template("{spinner} {msg:<12} [{bar:30}] {pos}/{len} rows  {elapsed_precise}")
@@ -198,17 +234,17 @@ async fn run_inner(args: &ImportArgs) -> Result<i32, Failure> {
     );
     progress.enable_steady_tick(Duration::from_millis(200));
     show(&progress, &job);
-    let final_job = match follow_stream(&api, &id, &progress).await {
+    let final_job = match follow_stream(api, &id, &progress).await {
         Ok(job) => job,
         Err(reason) => {
             // The stream is a convenience; the job's URL is the truth.
             progress.suspend(|| eprintln!("events stream unavailable ({reason}); polling the job instead"));
-            poll(&api, &id, &progress).await?
+            poll(api, &id, &progress).await?
         }
     };
     progress.finish_and_clear();
     let status = final_job["status"].as_str().unwrap_or("error").to_owned();
-    if args.json {
+    if json {
         print_json(&final_job);
     } else {
         print_summary(&final_job);
@@ -317,7 +353,7 @@ async fn poll(api: &Api, id: &str, progress: &ProgressBar) -> Result<Value, Fail
 
 /// The body as JSON when the status is `want`; otherwise the API's error,
 /// `{"error": {"code", "message", "details"}}`, as a readable failure.
-async fn expect_json(resp: reqwest::Response, want: StatusCode) -> Result<Value, Failure> {
+pub(crate) async fn expect_json(resp: reqwest::Response, want: StatusCode) -> Result<Value, Failure> {
     let status = resp.status();
     let text = resp
         .text()
@@ -351,7 +387,7 @@ pub fn describe_error(status: StatusCode, body: &str) -> String {
     }
 }
 
-fn chain(e: &dyn std::error::Error) -> String {
+pub(crate) fn chain(e: &dyn std::error::Error) -> String {
     let mut s = e.to_string();
     let mut source = e.source();
     while let Some(cause) = source {
@@ -362,7 +398,7 @@ fn chain(e: &dyn std::error::Error) -> String {
     s
 }
 
-fn print_json(job: &Value) {
+pub(crate) fn print_json(job: &Value) {
     let mut out = std::io::stdout().lock();
     let _ = writeln!(out, "{}", serde_json::to_string_pretty(job).unwrap_or_default());
     let _ = out.flush();

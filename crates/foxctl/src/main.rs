@@ -8,6 +8,7 @@ use foxflow_storage::auth::Role;
 
 mod dlq;
 mod import;
+mod jobs;
 mod maintenance;
 mod naf;
 mod outbox;
@@ -71,6 +72,14 @@ enum Command {
     /// Exit codes: 0 success (or accepted, without --wait), 1 API failure,
     /// 2 usage error, 3 partial, 4 error, 5 cancelled.
     Import(import::ImportArgs),
+    /// Undo what an import changed, except what changed since (docs/imports.md,
+    /// "Revert"): queues a revert job; exit codes as `import`'s.
+    Revert(jobs::JobArgs),
+    /// Stop an import that has not ended; exit codes as `import`'s.
+    Cancel(jobs::JobArgs),
+    /// The directory's data as the importer reads it: `export entreprises
+    /// --format xlsx -o entreprises.xlsx`.
+    Export(jobs::ExportArgs),
     /// Print the RabbitMQ topology the services declare, as definitions JSON.
     Topology {
         /// Namespace (defaults to FOX_NAMESPACE).
@@ -111,13 +120,17 @@ enum TokenCommand {
 async fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     // A client of the API: it needs none of the services' configuration.
-    if let Command::Import(args) = cli.command {
-        foxflow_telemetry::init_cli();
-        std::process::exit(import::run(args).await);
-    }
+    // The API's clients need no database configuration.
+    let command = match cli.command {
+        Command::Import(args) => match api_call(import::run(args)).await {},
+        Command::Revert(args) => match api_call(jobs::run_job(jobs::JobAction::Revert, args)).await {},
+        Command::Cancel(args) => match api_call(jobs::run_job(jobs::JobAction::Cancel, args)).await {},
+        Command::Export(args) => match api_call(jobs::run_export(args)).await {},
+        other => other,
+    };
     let config = Config::from_env(Process::Cli)?;
     foxflow_telemetry::init_cli();
-    match cli.command {
+    match command {
         Command::Migrate => {
             let url = config.database_url();
             let created = foxflow_storage::migrate::ensure_database(url)
@@ -199,7 +212,9 @@ async fn main() -> anyhow::Result<()> {
         Command::FixSousCategorieNames { dry_run } => {
             maintenance::fix_sous_categorie_names(&config, dry_run).await?
         }
-        Command::Import(_) => unreachable!("handled before the configuration is read"),
+        Command::Import(_) | Command::Revert(_) | Command::Cancel(_) | Command::Export(_) => {
+            unreachable!("handled before the configuration is read")
+        }
         Command::Topology { namespace } => {
             let mut t = Topology::from_config(&config);
             if let Some(ns) = namespace {
@@ -209,4 +224,10 @@ async fn main() -> anyhow::Result<()> {
         }
     }
     Ok(())
+}
+
+/// Runs one of the API's clients and exits with its code.
+async fn api_call(call: impl std::future::Future<Output = i32>) -> std::convert::Infallible {
+    foxflow_telemetry::init_cli();
+    std::process::exit(call.await)
 }

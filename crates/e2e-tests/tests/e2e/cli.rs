@@ -39,8 +39,13 @@ impl Drop for TempFile {
 /// Runs `foxctl import <args>` with the app's URL and `token`, without
 /// blocking the runtime the in-process services run on.
 async fn foxctl(app: &TestApp, token: Option<&str>, args: &[&str]) -> Run {
+    foxctl_command(app, token, "import", args).await
+}
+
+/// Runs `foxctl <command> <args>` the same way.
+async fn foxctl_command(app: &TestApp, token: Option<&str>, command: &str, args: &[&str]) -> Run {
     let mut cmd = tokio::process::Command::new(binary("foxctl"));
-    cmd.arg("import")
+    cmd.arg(command)
         .args(args)
         .env_clear()
         .env("PATH", std::env::var_os("PATH").unwrap_or_default())
@@ -285,4 +290,72 @@ async fn migrate_fills_the_naf_short_labels_from_the_shipped_list() {
         .unwrap()
         .get(0);
     assert_eq!(kept, "Plomberie (ma version)");
+}
+
+/// Issue 20: the operator's loop from the command line — a dry run, applied
+/// with `import --apply`, taken back with `revert`, the data out with
+/// `export`; `cancel` of a finished job is refused.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn apply_revert_cancel_and_export_from_the_command_line() {
+    let app = TestApp::spawn().await;
+    let token = Some(app.admin_token.as_str());
+    let file = TempFile::new(
+        "e.csv",
+        "siren;nom\n732829320;Plomberie Martin\n552100554;Durand\n",
+    );
+    let path = file.path.to_str().unwrap();
+    let dry = json_of(
+        &foxctl(
+            &app,
+            token,
+            &[path, "--type", "entreprises", "--dry-run", "--wait", "--json"],
+        )
+        .await,
+    );
+    assert_eq!(dry["status"], "success", "{dry}");
+    let dry_id = dry["id"].as_str().unwrap();
+
+    let run = foxctl(&app, token, &["--apply", dry_id, "--wait", "--json"]).await;
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let real = json_of(&run);
+    assert_eq!(real["created_rows"], 2, "{real}");
+    assert_eq!(real["dry_run"], false, "{real}");
+
+    let out = TempFile::new("export.csv", "");
+    let run = foxctl_command(
+        &app,
+        token,
+        "export",
+        &["entreprises", "-o", out.path.to_str().unwrap()],
+    )
+    .await;
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let csv = std::fs::read_to_string(&out.path).unwrap();
+    assert!(csv.starts_with('\u{feff}'), "UTF-8 with BOM: {csv:?}");
+    assert!(csv.contains("732829320") && csv.contains("Durand"), "{csv}");
+    let run = foxctl_command(&app, token, "export", &["nothing"]).await;
+    assert_eq!(run.code, 1, "{}", run.stderr);
+    assert!(run.stderr.contains("404"), "{}", run.stderr);
+
+    let real_id = real["id"].as_str().unwrap();
+    let run = foxctl_command(&app, token, "cancel", &[real_id]).await;
+    assert_eq!(
+        run.code, 1,
+        "a finished import cannot be cancelled: {}",
+        run.stderr
+    );
+    assert!(run.stderr.contains("409"), "{}", run.stderr);
+
+    let run = foxctl_command(&app, token, "revert", &[real_id, "--wait", "--json"]).await;
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let reverted = json_of(&run);
+    assert_eq!(reverted["deleted_rows"], 2, "{reverted}");
+    let left: i64 = app
+        .pg()
+        .await
+        .query_one("SELECT count(*) FROM entreprises", &[])
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(left, 0);
 }
