@@ -181,12 +181,21 @@ def main():
         # 1. Throughput, fresh and re-import, against psql on the same server.
         # ROUNDS rounds, Foxflow and psql alternating so that both see the
         # same background load; the best round of each side is kept.
-        runs = {"fresh": [], "again": [], "ref_fresh": [], "ref_again": []}
+        # Each round also imports with the undo capture (the triggers that
+        # keep what an import changed, for a revert) switched off: its cost
+        # is the difference, measured side by side.
+        runs = {"fresh": [], "again": [], "ref_fresh": [], "ref_again": [], "fresh_nocapture": [], "again_nocapture": []}
+        capture = "ALTER TABLE entreprises {} TRIGGER entreprises_capture_insert, {} TRIGGER entreprises_capture_update"
+
+        def empty():
+            for db in ("foxflow_bench", "foxflow_bench_ref"):
+                psql(db, "TRUNCATE entreprises CASCADE")
+                psql(db, "VACUUM ANALYZE entreprises")
+            psql("foxflow_bench", "TRUNCATE import_changes")
+
         for rnd in range(ROUNDS):
             if rnd:
-                for db in ("foxflow_bench", "foxflow_bench_ref"):
-                    psql(db, "TRUNCATE entreprises CASCADE")
-                    psql(db, "VACUUM ANALYZE entreprises")
+                empty()
             t, job = import_file(token, e100k)
             assert job["status"] == "success" and job["created_rows"] == 100000, job
             runs["fresh"].append(t)
@@ -195,6 +204,15 @@ def main():
             assert job["status"] == "success" and job["unchanged_rows"] == 100000, job
             runs["again"].append(t)
             runs["ref_again"].append(psql_reference(e100k))
+            empty()
+            psql("foxflow_bench", capture.replace("{}", "DISABLE"))
+            t, job = import_file(token, e100k)
+            assert job["status"] == "success" and job["created_rows"] == 100000, job
+            runs["fresh_nocapture"].append(t)
+            t, job = import_file(token, e100k)
+            assert job["status"] == "success" and job["unchanged_rows"] == 100000, job
+            runs["again_nocapture"].append(t)
+            psql("foxflow_bench", capture.replace("{}", "ENABLE"))
             results["load"].append(os.getloadavg()[0])
         results["throughput"] = {k: min(v) for k, v in runs.items()}
         results["throughput_runs"] = runs
@@ -262,6 +280,8 @@ def report(r):
         f"|---|---|---|---|",
         f"| 100,000 rows, fresh (upload → success) | {t['fresh']:.2f} s ({100000 / t['fresh']:,.0f} rows/s) | psql \\copy + INSERT … ON CONFLICT: {t['ref_fresh']:.2f} s | {ratio_fresh:.2f} (target ≥ 0.8) |",
         f"| 100,000 rows, re-import | {t['again']:.2f} s ({100000 / t['again']:,.0f} rows/s) | psql: {t['ref_again']:.2f} s | {ratio_again:.2f} (target ≥ 0.8) |",
+        f"| undo capture (revert data), 100,000 rows fresh | {t['fresh']:.2f} s with, {t['fresh_nocapture']:.2f} s without | ≤ +10 % | {(t['fresh'] / t['fresh_nocapture'] - 1) * 100:+.0f} % |",
+        f"| undo capture, re-import (nothing changes: nothing captured) | {t['again']:.2f} s with, {t['again_nocapture']:.2f} s without | ≤ +10 % | {(t['again'] / t['again_nocapture'] - 1) * 100:+.0f} % |",
         f"| import-worker peak RSS, 1,000,000 rows | {rss_mb:.0f} MB ({r['memory']['status']}, {r['memory']['seconds']:.0f} s) | ≤ 150 MB | {'met' if rss_mb <= 150 else 'missed'} |",
         f"| fix-sous-categorie-names, 732 rows (whole foxctl run) | {r['fix_names']:.3f} s | ≤ 0.3 s | {'met' if r['fix_names'] <= 0.3 else 'missed'} |",
         f"| upload ack, 1 MB, 32 clients (wrk, {r['upload']['n']} uploads, {r['upload']['rate']:.0f}/s) | p50 {r['upload']['p50'] * 1000:.1f} ms, p90 {r['upload']['p90'] * 1000:.1f} ms, p99 {r['upload']['p99'] * 1000:.1f} ms | p99 ≤ 25 ms | {'met' if r['upload']['p99'] <= 0.025 else 'missed'} |",

@@ -12,16 +12,20 @@ CREATE TABLE import_changes (
     -- A dry run's copy of its first changes, committed for the preview.
     preview    boolean NOT NULL DEFAULT false,
     entity     text NOT NULL,
-    -- The row's primary key, as text.
-    pk         text NOT NULL,
+    -- The row's primary key, as text (null on a `created` line of an import).
+    pk         text,
+    -- An import's `created` line: every row one statement created, one line
+    -- per statement (a line per row would double a fresh import's writes).
+    pks        text[],
     -- What an operator recognises it by (SIREN, name, name + postal code…).
     key        text,
     action     text NOT NULL CHECK (action IN ('created', 'updated', 'deleted')),
     -- updated: the changed fields' previous values; deleted: the whole row.
     before     jsonb,
-    -- created: the row as created; updated: the changed fields' new values.
+    -- updated: the changed fields' new values; a preview's created: the row.
     after      jsonb,
-    created_at timestamptz NOT NULL DEFAULT now()
+    created_at timestamptz NOT NULL DEFAULT now(),
+    CHECK ((pk IS NULL) <> (pks IS NULL))
 );
 CREATE INDEX import_changes_job_idx ON import_changes (job_id, preview, id);
 
@@ -37,80 +41,97 @@ CREATE FUNCTION foxflow_captured(r jsonb) RETURNS jsonb LANGUAGE sql IMMUTABLE A
                      'faq', 'avis_decrypte', 'date_derniere_generation_ia']
 $$;
 
-CREATE FUNCTION foxflow_key(r jsonb, cols text[]) RETURNS text LANGUAGE sql IMMUTABLE AS $$
-    SELECT string_agg(r ->> c, ' ' ORDER BY o) FROM unnest(cols) WITH ORDINALITY AS u(c, o)
-$$;
-
--- Trigger arguments: the primary key column, then the key columns.
-CREATE FUNCTION foxflow_capture() RETURNS trigger LANGUAGE plpgsql AS $$
+-- One capture function per table, written from its columns: an UPDATE's
+-- changed fields are found column by column (no row-to-JSON conversion of
+-- the unchanged ones) and an INSERT records its new keys as one array, so a
+-- fresh import pays one small row per statement. Run
+-- `SELECT foxflow_install_capture(…)` again after adding a column.
+CREATE FUNCTION foxflow_install_capture(tbl text, pk text, keys text[]) RETURNS void LANGUAGE plpgsql AS $install$
 DECLARE
-    job  text := current_setting('foxflow.job_id', true);
-    pk   text := TG_ARGV[0];
-    keys text[] := TG_ARGV[1:TG_NARGS - 1];
+    cols   text[];
+    before text;
+    after  text;
+    stamp  boolean;
+    keyexp text;
 BEGIN
-    IF job IS NULL OR job = '' THEN
-        RETURN NULL;
-    END IF;
-    IF TG_OP = 'INSERT' THEN
-        INSERT INTO import_changes (job_id, entity, pk, key, action, after)
-        SELECT job::uuid, TG_TABLE_NAME, j ->> pk, foxflow_key(j, keys), 'created', foxflow_captured(j)
-          FROM (SELECT to_jsonb(n) AS j FROM new_rows n) s;
-    ELSIF TG_OP = 'UPDATE' THEN
-        INSERT INTO import_changes (job_id, entity, pk, key, action, before, after)
-        -- `updated_at` goes with the changed fields (a revert puts it back,
-        -- so an undone row is the row as it was) but never counts as one.
-        SELECT job::uuid, TG_TABLE_NAME, n.j ->> pk, foxflow_key(n.j, keys), 'updated',
-               (SELECT jsonb_object_agg(k, o.j -> k) FROM jsonb_object_keys(n.j) k WHERE (o.j -> k) IS DISTINCT FROM (n.j -> k))
-                   || jsonb_strip_nulls(jsonb_build_object('updated_at', o.ts)),
-               (SELECT jsonb_object_agg(k, n.j -> k) FROM jsonb_object_keys(n.j) k WHERE (o.j -> k) IS DISTINCT FROM (n.j -> k))
-                   || jsonb_strip_nulls(jsonb_build_object('updated_at', n.ts))
-          FROM (SELECT foxflow_captured(to_jsonb(x)) AS j, to_jsonb(x) -> 'updated_at' AS ts FROM new_rows x) n
-          JOIN (SELECT foxflow_captured(to_jsonb(x)) AS j, to_jsonb(x) -> 'updated_at' AS ts FROM old_rows x) o
-            ON (o.j ->> pk) = (n.j ->> pk)
-         WHERE n.j IS DISTINCT FROM o.j;
-    ELSE
-        INSERT INTO import_changes (job_id, entity, pk, key, action, before)
-        SELECT job::uuid, TG_TABLE_NAME, j ->> pk, foxflow_key(j, keys), 'deleted', j
-          FROM (SELECT to_jsonb(o) AS j FROM old_rows o) s;
-    END IF;
-    RETURN NULL;
-END
-$$;
+    SELECT array_agg(column_name::text ORDER BY ordinal_position) INTO cols
+      FROM information_schema.columns
+     WHERE table_schema = current_schema() AND table_name = tbl AND column_name <> pk
+       AND column_name NOT IN ('created_at', 'updated_at', 'texte_description_ia', 'texte_long_entreprise',
+                               'faq', 'avis_decrypte', 'date_derniere_generation_ia');
+    SELECT EXISTS (SELECT 1 FROM information_schema.columns
+                    WHERE table_schema = current_schema() AND table_name = tbl AND column_name = 'updated_at')
+      INTO stamp;
+    SELECT string_agg(format('CASE WHEN o.%1$I IS DISTINCT FROM n.%1$I THEN jsonb_build_object(%1$L, o.%1$I) ELSE ''{}''::jsonb END', c), ' || '),
+           string_agg(format('CASE WHEN o.%1$I IS DISTINCT FROM n.%1$I THEN jsonb_build_object(%1$L, n.%1$I) ELSE ''{}''::jsonb END', c), ' || ')
+      INTO before, after FROM unnest(cols) c;
+    SELECT 'concat_ws('' '', ' || string_agg(format('n.%I', k), ', ') || ')' INTO keyexp FROM unnest(keys) k;
 
--- Trigger arguments: the primary key column, then the key columns.
-CREATE TRIGGER categories_capture_insert AFTER INSERT ON categories REFERENCING NEW TABLE AS new_rows
-    FOR EACH STATEMENT EXECUTE FUNCTION foxflow_capture('id', 'nom');
-CREATE TRIGGER categories_capture_update AFTER UPDATE ON categories REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows
-    FOR EACH STATEMENT EXECUTE FUNCTION foxflow_capture('id', 'nom');
-CREATE TRIGGER categories_capture_delete AFTER DELETE ON categories REFERENCING OLD TABLE AS old_rows
-    FOR EACH STATEMENT EXECUTE FUNCTION foxflow_capture('id', 'nom');
-CREATE TRIGGER sous_categories_capture_insert AFTER INSERT ON sous_categories REFERENCING NEW TABLE AS new_rows
-    FOR EACH STATEMENT EXECUTE FUNCTION foxflow_capture('id', 'nom');
-CREATE TRIGGER sous_categories_capture_update AFTER UPDATE ON sous_categories REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows
-    FOR EACH STATEMENT EXECUTE FUNCTION foxflow_capture('id', 'nom');
-CREATE TRIGGER sous_categories_capture_delete AFTER DELETE ON sous_categories REFERENCING OLD TABLE AS old_rows
-    FOR EACH STATEMENT EXECUTE FUNCTION foxflow_capture('id', 'nom');
-CREATE TRIGGER naf_sous_categories_capture_insert AFTER INSERT ON naf_sous_categories REFERENCING NEW TABLE AS new_rows
-    FOR EACH STATEMENT EXECUTE FUNCTION foxflow_capture('naf_code', 'naf_code');
-CREATE TRIGGER naf_sous_categories_capture_update AFTER UPDATE ON naf_sous_categories REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows
-    FOR EACH STATEMENT EXECUTE FUNCTION foxflow_capture('naf_code', 'naf_code');
-CREATE TRIGGER naf_sous_categories_capture_delete AFTER DELETE ON naf_sous_categories REFERENCING OLD TABLE AS old_rows
-    FOR EACH STATEMENT EXECUTE FUNCTION foxflow_capture('naf_code', 'naf_code');
-CREATE TRIGGER villes_capture_insert AFTER INSERT ON villes REFERENCING NEW TABLE AS new_rows
-    FOR EACH STATEMENT EXECUTE FUNCTION foxflow_capture('id', 'nom', 'code_postal_principal');
-CREATE TRIGGER villes_capture_update AFTER UPDATE ON villes REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows
-    FOR EACH STATEMENT EXECUTE FUNCTION foxflow_capture('id', 'nom', 'code_postal_principal');
-CREATE TRIGGER villes_capture_delete AFTER DELETE ON villes REFERENCING OLD TABLE AS old_rows
-    FOR EACH STATEMENT EXECUTE FUNCTION foxflow_capture('id', 'nom', 'code_postal_principal');
-CREATE TRIGGER entreprises_capture_insert AFTER INSERT ON entreprises REFERENCING NEW TABLE AS new_rows
-    FOR EACH STATEMENT EXECUTE FUNCTION foxflow_capture('id', 'siren');
-CREATE TRIGGER entreprises_capture_update AFTER UPDATE ON entreprises REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows
-    FOR EACH STATEMENT EXECUTE FUNCTION foxflow_capture('id', 'siren');
-CREATE TRIGGER entreprises_capture_delete AFTER DELETE ON entreprises REFERENCING OLD TABLE AS old_rows
-    FOR EACH STATEMENT EXECUTE FUNCTION foxflow_capture('id', 'siren');
-CREATE TRIGGER prolocalisations_capture_insert AFTER INSERT ON prolocalisations REFERENCING NEW TABLE AS new_rows
-    FOR EACH STATEMENT EXECUTE FUNCTION foxflow_capture('id', 'entreprise_id', 'sous_categorie_id', 'ville_id');
-CREATE TRIGGER prolocalisations_capture_update AFTER UPDATE ON prolocalisations REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows
-    FOR EACH STATEMENT EXECUTE FUNCTION foxflow_capture('id', 'entreprise_id', 'sous_categorie_id', 'ville_id');
-CREATE TRIGGER prolocalisations_capture_delete AFTER DELETE ON prolocalisations REFERENCING OLD TABLE AS old_rows
-    FOR EACH STATEMENT EXECUTE FUNCTION foxflow_capture('id', 'entreprise_id', 'sous_categorie_id', 'ville_id');
+    EXECUTE format($f$
+        CREATE OR REPLACE FUNCTION %1$I() RETURNS trigger LANGUAGE plpgsql AS $body$
+        DECLARE
+            job text := current_setting('foxflow.job_id', true);
+        BEGIN
+            IF job IS NULL OR job = '' THEN
+                RETURN NULL;
+            END IF;
+            INSERT INTO import_changes (job_id, entity, pks, action)
+            SELECT job::uuid, %2$L, array_agg(%3$I::text), 'created' FROM new_rows HAVING count(*) > 0;
+            RETURN NULL;
+        END
+        $body$$f$, 'foxflow_capture_insert_' || tbl, tbl, pk);
+
+    -- `updated_at` goes with the changed fields (a revert puts it back, so
+    -- an undone row is the row as it was) but never counts as one.
+    EXECUTE format($f$
+        CREATE OR REPLACE FUNCTION %1$I() RETURNS trigger LANGUAGE plpgsql AS $body$
+        DECLARE
+            job text := current_setting('foxflow.job_id', true);
+        BEGIN
+            IF job IS NULL OR job = '' THEN
+                RETURN NULL;
+            END IF;
+            INSERT INTO import_changes (job_id, entity, pk, key, action, before, after)
+            SELECT job::uuid, %2$L, n.%3$I::text, %4$s, 'updated', d.b %5$s, d.a %6$s
+              FROM new_rows n JOIN old_rows o ON o.%3$I = n.%3$I
+             CROSS JOIN LATERAL (SELECT %7$s AS b, %8$s AS a) d
+             WHERE d.b <> '{}'::jsonb;
+            RETURN NULL;
+        END
+        $body$$f$, 'foxflow_capture_update_' || tbl, tbl, pk, keyexp,
+        CASE WHEN stamp THEN '|| jsonb_build_object(''updated_at'', o.updated_at)' ELSE '' END,
+        CASE WHEN stamp THEN '|| jsonb_build_object(''updated_at'', n.updated_at)' ELSE '' END,
+        before, after);
+
+    EXECUTE format($f$
+        CREATE OR REPLACE FUNCTION %1$I() RETURNS trigger LANGUAGE plpgsql AS $body$
+        DECLARE
+            job text := current_setting('foxflow.job_id', true);
+        BEGIN
+            IF job IS NULL OR job = '' THEN
+                RETURN NULL;
+            END IF;
+            INSERT INTO import_changes (job_id, entity, pk, key, action, before)
+            SELECT job::uuid, %2$L, n.%3$I::text, %4$s, 'deleted', to_jsonb(n) FROM old_rows n;
+            RETURN NULL;
+        END
+        $body$$f$, 'foxflow_capture_delete_' || tbl, tbl, pk, keyexp);
+
+    EXECUTE format('DROP TRIGGER IF EXISTS %I ON %I', tbl || '_capture_insert', tbl);
+    EXECUTE format('DROP TRIGGER IF EXISTS %I ON %I', tbl || '_capture_update', tbl);
+    EXECUTE format('DROP TRIGGER IF EXISTS %I ON %I', tbl || '_capture_delete', tbl);
+    EXECUTE format('CREATE TRIGGER %I AFTER INSERT ON %I REFERENCING NEW TABLE AS new_rows
+                    FOR EACH STATEMENT EXECUTE FUNCTION %I()', tbl || '_capture_insert', tbl, 'foxflow_capture_insert_' || tbl);
+    EXECUTE format('CREATE TRIGGER %I AFTER UPDATE ON %I REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows
+                    FOR EACH STATEMENT EXECUTE FUNCTION %I()', tbl || '_capture_update', tbl, 'foxflow_capture_update_' || tbl);
+    EXECUTE format('CREATE TRIGGER %I AFTER DELETE ON %I REFERENCING OLD TABLE AS old_rows
+                    FOR EACH STATEMENT EXECUTE FUNCTION %I()', tbl || '_capture_delete', tbl, 'foxflow_capture_delete_' || tbl);
+END
+$install$;
+
+SELECT foxflow_install_capture('categories', 'id', ARRAY['nom']);
+SELECT foxflow_install_capture('sous_categories', 'id', ARRAY['nom']);
+SELECT foxflow_install_capture('naf_sous_categories', 'naf_code', ARRAY['naf_code']);
+SELECT foxflow_install_capture('villes', 'id', ARRAY['nom', 'code_postal_principal']);
+SELECT foxflow_install_capture('entreprises', 'id', ARRAY['siren']);
+SELECT foxflow_install_capture('prolocalisations', 'id', ARRAY['entreprise_id', 'sous_categorie_id', 'ville_id']);

@@ -7,7 +7,7 @@
 //! as it is. The whole revert is one transaction, set-based per table, and
 //! captures its own changes: a revert can be reverted.
 
-use super::changes::capture_for;
+use super::changes::{ENTITIES, Entity, capture_for};
 use super::{ImportJob, get_job};
 use crate::schema::import_jobs;
 use crate::{Result, StorageError};
@@ -16,57 +16,6 @@ use diesel::sql_types::{BigInt, Text};
 use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
 use foxflow_domain::JobStatus;
 use uuid::Uuid;
-
-/// A table an import writes, parents before children.
-struct Table {
-    name: &'static str,
-    pk: &'static str,
-    pk_type: &'static str,
-    /// Rows of other tables that point at this one: (table, column).
-    children: &'static [(&'static str, &'static str)],
-}
-
-const TABLES: [Table; 6] = [
-    Table {
-        name: "villes",
-        pk: "id",
-        pk_type: "bigint",
-        children: &[("prolocalisations", "ville_id")],
-    },
-    Table {
-        name: "categories",
-        pk: "id",
-        pk_type: "bigint",
-        children: &[("sous_categories", "categorie_id")],
-    },
-    Table {
-        name: "sous_categories",
-        pk: "id",
-        pk_type: "bigint",
-        children: &[
-            ("prolocalisations", "sous_categorie_id"),
-            ("naf_sous_categories", "sous_categorie_id"),
-        ],
-    },
-    Table {
-        name: "naf_sous_categories",
-        pk: "naf_code",
-        pk_type: "text",
-        children: &[],
-    },
-    Table {
-        name: "entreprises",
-        pk: "id",
-        pk_type: "bigint",
-        children: &[("prolocalisations", "entreprise_id")],
-    },
-    Table {
-        name: "prolocalisations",
-        pk: "id",
-        pk_type: "bigint",
-        children: &[],
-    },
-];
 
 /// Queues the revert of `target_id` for `owner`: 202 material. `Conflict`
 /// when the job is a dry run (it changed nothing) or has not ended. The same
@@ -149,13 +98,13 @@ pub async fn run_revert(conn: &mut AsyncPgConnection, revert_id: Uuid, lease_tok
     conn.transaction::<_, StorageError, _>(async |conn| {
         capture_for(conn, revert_id).await?;
         stage(conn, target).await?;
-        for t in &TABLES {
+        for t in &ENTITIES {
             recreate(conn, t).await?;
         }
-        for t in &TABLES {
+        for t in &ENTITIES {
             restore(conn, t).await?;
         }
-        for t in TABLES.iter().rev() {
+        for t in ENTITIES.iter().rev() {
             delete_created(conn, t).await?;
         }
         record(conn, revert_id, lease_token).await
@@ -168,15 +117,32 @@ pub async fn run_revert(conn: &mut AsyncPgConnection, revert_id: Uuid, lease_tok
 /// (`revert_fields`: the value before its first change, the value after its
 /// last); and where the outcomes go.
 async fn stage(conn: &mut AsyncPgConnection, target: Uuid) -> Result<()> {
+    // A statement's created rows are one line (`pks`): one row each here.
     diesel::sql_query(
         "CREATE TEMP TABLE revert_undo ON COMMIT DROP AS
-         SELECT entity, pk, row_number() OVER (ORDER BY min(id)) AS n,
+         WITH ch AS (
+             SELECT c.id, c.entity, u.p AS pk, c.action, c.key, c.before
+               FROM import_changes c, unnest(c.pks) AS u(p)
+              WHERE c.job_id = $1 AND NOT c.preview AND c.pks IS NOT NULL
+             UNION ALL
+             SELECT id, entity, pk, action, key, before FROM import_changes
+              WHERE job_id = $1 AND NOT preview AND pks IS NULL)
+         SELECT entity, pk, row_number() OVER (ORDER BY min(id), entity, pk) AS n,
                 (array_agg(action ORDER BY id))[1] AS first_action,
-                (array_agg(key ORDER BY id DESC))[1] AS key,
-                (array_agg(after ORDER BY id) FILTER (WHERE action = 'created'))[1] AS created,
+                (array_agg(key ORDER BY id DESC) FILTER (WHERE key IS NOT NULL))[1] AS key,
                 (array_agg(before ORDER BY id) FILTER (WHERE action = 'deleted'))[1] AS deleted
-           FROM import_changes WHERE job_id = $1 AND NOT preview
-          GROUP BY entity, pk",
+           FROM ch GROUP BY entity, pk",
+    )
+    .bind::<diesel::sql_types::Uuid, _>(target)
+    .execute(conn)
+    .await?;
+    // Rows another job updated after this one's last change: a row it
+    // created and someone changed since is theirs too, and stays.
+    diesel::sql_query(
+        "CREATE TEMP TABLE revert_later ON COMMIT DROP AS
+         SELECT DISTINCT entity, pk FROM import_changes
+          WHERE id > (SELECT coalesce(max(id), 0) FROM import_changes WHERE job_id = $1 AND NOT preview)
+            AND job_id <> $1 AND NOT preview AND action = 'updated'",
     )
     .bind::<diesel::sql_types::Uuid, _>(target)
     .execute(conn)
@@ -197,10 +163,11 @@ async fn stage(conn: &mut AsyncPgConnection, target: Uuid) -> Result<()> {
         conn,
         "CREATE INDEX ON revert_undo (entity, pk);
          CREATE INDEX ON revert_fields (entity, pk);
-         ANALYZE revert_undo; ANALYZE revert_fields;
+         CREATE INDEX ON revert_later (entity, pk);
+         ANALYZE revert_undo; ANALYZE revert_fields; ANALYZE revert_later;
          CREATE TEMP TABLE revert_outcome (entity text, pk text, outcome text) ON COMMIT DROP;
          -- reason: field (k changed since: `now` is its value), gone, changed, linked, taken
-         CREATE TEMP TABLE revert_conflict (entity text, pk text, reason text, k text, now jsonb) ON COMMIT DROP;",
+         CREATE TEMP TABLE revert_conflict (entity text, pk text, reason text, k text, now jsonb, key text) ON COMMIT DROP;",
     )
     .await
 }
@@ -213,8 +180,8 @@ async fn conn_batch(conn: &mut AsyncPgConnection, sql: &str) -> Result<()> {
 
 /// Rows the import deleted (only a revert deletes), created again with
 /// their id where nothing has taken their key since.
-async fn recreate(conn: &mut AsyncPgConnection, t: &Table) -> Result<()> {
-    let Table {
+async fn recreate(conn: &mut AsyncPgConnection, t: &Entity) -> Result<()> {
+    let Entity {
         name, pk, pk_type, ..
     } = t;
     let sql = format!(
@@ -237,7 +204,7 @@ async fn recreate(conn: &mut AsyncPgConnection, t: &Table) -> Result<()> {
 }
 
 /// The columns a restore may set: all but the key and identity columns.
-async fn columns(conn: &mut AsyncPgConnection, t: &Table) -> Result<Vec<String>> {
+async fn columns(conn: &mut AsyncPgConnection, t: &Entity) -> Result<Vec<String>> {
     #[derive(QueryableByName)]
     struct Column {
         #[diesel(sql_type = Text)]
@@ -258,8 +225,8 @@ async fn columns(conn: &mut AsyncPgConnection, t: &Table) -> Result<Vec<String>>
 
 /// Fields the import updated, put back where they still hold the import's
 /// value; `updated_at` too when the whole row could be put back.
-async fn restore(conn: &mut AsyncPgConnection, t: &Table) -> Result<()> {
-    let Table {
+async fn restore(conn: &mut AsyncPgConnection, t: &Entity) -> Result<()> {
+    let Entity {
         name, pk, pk_type, ..
     } = t;
     let cols = columns(conn, t).await?;
@@ -282,11 +249,11 @@ async fn restore(conn: &mut AsyncPgConnection, t: &Table) -> Result<()> {
               WHERE rf.entity = '{name}' AND u.first_action = 'updated'),
          conflicts AS (
              INSERT INTO revert_conflict
-             SELECT '{name}', pk, 'field', k, now FROM f
+             SELECT '{name}', pk, 'field', k, now, NULL FROM f
               WHERE k <> 'updated_at' AND now IS DISTINCT FROM va RETURNING pk),
          gone AS (
              INSERT INTO revert_conflict
-             SELECT '{name}', u.pk, 'gone', NULL, NULL FROM revert_undo u
+             SELECT '{name}', u.pk, 'gone', NULL, NULL, NULL FROM revert_undo u
               WHERE u.entity = '{name}' AND u.first_action = 'updated'
                 AND NOT EXISTS (SELECT 1 FROM {name} x WHERE x.{pk} = u.pk::{pk_type}) RETURNING pk),
          patch AS (
@@ -307,13 +274,14 @@ async fn restore(conn: &mut AsyncPgConnection, t: &Table) -> Result<()> {
     Ok(())
 }
 
-/// Rows the import created, deleted (children first) unless they changed
-/// since or something that stays points at them.
-async fn delete_created(conn: &mut AsyncPgConnection, t: &Table) -> Result<()> {
-    let Table {
+/// Rows the import created, deleted (children first) unless another job
+/// changed them since or something that stays points at them.
+async fn delete_created(conn: &mut AsyncPgConnection, t: &Entity) -> Result<()> {
+    let Entity {
         name,
         pk,
         pk_type,
+        key,
         children,
     } = t;
     let linked = if children.is_empty() {
@@ -326,19 +294,15 @@ async fn delete_created(conn: &mut AsyncPgConnection, t: &Table) -> Result<()> {
             .join(" OR ")
     };
     let sql = format!(
-        "WITH expected AS (
-             SELECT u.pk, u.created || coalesce((SELECT jsonb_object_agg(rf.k, rf.va) FROM revert_fields rf
-                                                  WHERE rf.entity = u.entity AND rf.pk = u.pk AND rf.k <> 'updated_at'),
-                                                '{{}}') AS e
-               FROM revert_undo u WHERE u.entity = '{name}' AND u.first_action = 'created'),
-         cand AS (
-             SELECT x.pk,
-                    EXISTS (SELECT 1 FROM jsonb_each(x.e) s WHERE to_jsonb(t) -> s.key IS DISTINCT FROM s.value) AS changed,
+        "WITH cand AS (
+             SELECT u.pk, {key} AS key,
+                    EXISTS (SELECT 1 FROM revert_later l WHERE l.entity = u.entity AND l.pk = u.pk) AS changed,
                     ({linked}) AS linked
-               FROM expected x JOIN {name} t ON t.{pk} = x.pk::{pk_type}),
+               FROM revert_undo u JOIN {name} t ON t.{pk} = u.pk::{pk_type}
+              WHERE u.entity = '{name}' AND u.first_action = 'created'),
          conflicts AS (
              INSERT INTO revert_conflict
-             SELECT '{name}', pk, CASE WHEN changed THEN 'changed' ELSE 'linked' END, NULL, NULL FROM cand
+             SELECT '{name}', pk, CASE WHEN changed THEN 'changed' ELSE 'linked' END, NULL, NULL, key FROM cand
               WHERE changed OR linked RETURNING pk),
          del AS (
              DELETE FROM {name} t USING cand
@@ -356,20 +320,20 @@ async fn delete_created(conn: &mut AsyncPgConnection, t: &Table) -> Result<()> {
 async fn record(conn: &mut AsyncPgConnection, revert_id: Uuid, lease_token: &str) -> Result<()> {
     diesel::sql_query(
         "INSERT INTO import_errors (job_id, \"row\", \"column\", value, code, message, message_en, severity)
-         SELECT $1, u.n, c.k, left(coalesce(c.now #>> '{}', u.key), 200), 'revert_conflict',
+         SELECT $1, u.n, c.k, left(coalesce(c.now #>> '{}', c.key, u.key), 200), 'revert_conflict',
                 CASE c.reason
-                  WHEN 'field' THEN format('%s %s : « %s » a été modifié depuis cet import ; la valeur actuelle est gardée', c.entity, u.key, c.k)
-                  WHEN 'gone' THEN format('%s %s : la ligne a été supprimée depuis cet import', c.entity, u.key)
-                  WHEN 'changed' THEN format('%s %s : créée par cet import puis modifiée depuis ; elle est gardée', c.entity, u.key)
-                  WHEN 'linked' THEN format('%s %s : créée par cet import, d''autres lignes y sont liées depuis ; elle est gardée', c.entity, u.key)
-                  ELSE format('%s %s : supprimée par cet import, sa clé a été reprise depuis ; elle n''est pas recréée', c.entity, u.key)
+                  WHEN 'field' THEN format('%s %s : « %s » a été modifié depuis cet import ; la valeur actuelle est gardée', c.entity, coalesce(c.key, u.key), c.k)
+                  WHEN 'gone' THEN format('%s %s : la ligne a été supprimée depuis cet import', c.entity, coalesce(c.key, u.key))
+                  WHEN 'changed' THEN format('%s %s : créée par cet import puis modifiée depuis ; elle est gardée', c.entity, coalesce(c.key, u.key))
+                  WHEN 'linked' THEN format('%s %s : créée par cet import, d''autres lignes y sont liées depuis ; elle est gardée', c.entity, coalesce(c.key, u.key))
+                  ELSE format('%s %s : supprimée par cet import, sa clé a été reprise depuis ; elle n''est pas recréée', c.entity, coalesce(c.key, u.key))
                 END,
                 CASE c.reason
-                  WHEN 'field' THEN format('%s %s: `%s` was changed since this import; its current value is kept', c.entity, u.key, c.k)
-                  WHEN 'gone' THEN format('%s %s: the row was deleted since this import', c.entity, u.key)
-                  WHEN 'changed' THEN format('%s %s: created by this import and changed since; it is kept', c.entity, u.key)
-                  WHEN 'linked' THEN format('%s %s: created by this import, other rows point at it since; it is kept', c.entity, u.key)
-                  ELSE format('%s %s: deleted by this import, its key was taken since; it is not created again', c.entity, u.key)
+                  WHEN 'field' THEN format('%s %s: `%s` was changed since this import; its current value is kept', c.entity, coalesce(c.key, u.key), c.k)
+                  WHEN 'gone' THEN format('%s %s: the row was deleted since this import', c.entity, coalesce(c.key, u.key))
+                  WHEN 'changed' THEN format('%s %s: created by this import and changed since; it is kept', c.entity, coalesce(c.key, u.key))
+                  WHEN 'linked' THEN format('%s %s: created by this import, other rows point at it since; it is kept', c.entity, coalesce(c.key, u.key))
+                  ELSE format('%s %s: deleted by this import, its key was taken since; it is not created again', c.entity, coalesce(c.key, u.key))
                 END,
                 'error'
            FROM revert_conflict c JOIN revert_undo u ON u.entity = c.entity AND u.pk = c.pk",
