@@ -593,7 +593,8 @@ async fn cleanup_removes_what_retention_allows_once_and_keeps_the_rest() {
     assert!(did.orphan_bytes_deleted >= 4);
 
     // The old job, its errors, its undo data and its file are gone; the
-    // others keep their undo data.
+    // others keep their undo data (the stale file updated the 5 entreprises
+    // the old one had created: 5 lines).
     let old_id = uuid::Uuid::parse_str(&old).unwrap();
     assert_eq!(
         count(
@@ -645,6 +646,9 @@ async fn cleanup_removes_what_retention_allows_once_and_keeps_the_rest() {
     assert_eq!(status, 200);
     assert_eq!(job["status"], "success");
     let stale_id = uuid::Uuid::parse_str(&stale).unwrap();
+    for r in db.query("SELECT entity, pk, pks::text, action, before::text FROM import_changes WHERE job_id = $1", &[&stale_id]).await.unwrap() {
+        println!("DEBUG {:?} {:?} {:?} {:?} {:?}", r.get::<_, String>(0), r.get::<_, Option<String>>(1), r.get::<_, Option<String>>(2), r.get::<_, String>(3), r.get::<_, Option<String>>(4));
+    }
     assert_eq!(
         count(
             &db,
