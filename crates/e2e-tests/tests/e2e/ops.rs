@@ -646,9 +646,6 @@ async fn cleanup_removes_what_retention_allows_once_and_keeps_the_rest() {
     assert_eq!(status, 200);
     assert_eq!(job["status"], "success");
     let stale_id = uuid::Uuid::parse_str(&stale).unwrap();
-    for r in db.query("SELECT entity, pk, pks::text, action, before::text FROM import_changes WHERE job_id = $1", &[&stale_id]).await.unwrap() {
-        println!("DEBUG {:?} {:?} {:?} {:?} {:?}", r.get::<_, String>(0), r.get::<_, Option<String>>(1), r.get::<_, Option<String>>(2), r.get::<_, String>(3), r.get::<_, Option<String>>(4));
-    }
     assert_eq!(
         count(
             &db,
