@@ -1,9 +1,9 @@
 //! The XLSX report of one import (docs/spec.md §4.6): a summary sheet, an errors
 //! sheet and a warnings sheet (row, column, value, code, message, then the
-//! original row).
+//! original row), and the changes it made (a dry run: would make).
 
 use crate::views::JobView;
-use foxflow_storage::jobs::{ImportErrorRow, Severity};
+use foxflow_storage::jobs::{ChangeView, ImportErrorRow, Severity};
 use rust_xlsxwriter::{Format, Workbook, Worksheet, XlsxError};
 use std::borrow::Cow;
 use std::io::Write;
@@ -56,8 +56,13 @@ pub struct Report {
     wb: Workbook,
     errors: Listing,
     warnings: Listing,
+    /// The next row of the changes sheet.
+    next_change: u32,
     quoted: Format,
 }
+
+/// The changes sheet's columns.
+const CHANGE_COLUMNS: [&str; 5] = ["Table", "Clé", "Action", "Champ", "Avant → après"];
 
 /// One sheet of error or warning lines.
 struct Listing {
@@ -87,12 +92,62 @@ impl Report {
         wb.add_worksheet().set_name("Résumé")?;
         let errors = Listing::start(&mut wb, "Erreurs", error_columns, &quoted)?;
         let warnings = Listing::start(&mut wb, "Avertissements", warning_columns, &quoted)?;
+        let bold = Format::new().set_bold();
+        let changes = wb
+            .add_worksheet_with_constant_memory()?
+            .set_name("Modifications")?;
+        changes.set_freeze_panes(1, 0)?;
+        for (c, h) in CHANGE_COLUMNS.iter().enumerate() {
+            changes.write_string_with_format(0, c as u16, *h, &bold)?;
+        }
         Ok(Report {
             wb,
             errors,
             warnings,
+            next_change: 1,
             quoted,
         })
+    }
+
+    /// Appends changes (in the order they were made) to the changes sheet:
+    /// one line per updated field, one per created or deleted row.
+    pub fn add_changes(&mut self, changes: &[ChangeView]) -> Result<(), XlsxError> {
+        let quoted = &self.quoted;
+        let sheet = self.wb.worksheet_from_name("Modifications")?;
+        let show = |v: Option<&serde_json::Value>| match v {
+            None | Some(serde_json::Value::Null) => "∅".to_owned(),
+            Some(serde_json::Value::String(s)) => s.clone(),
+            Some(other) => other.to_string(),
+        };
+        for c in changes {
+            let action = match c.action.as_str() {
+                "created" => "créée",
+                "updated" => "modifiée",
+                "deleted" => "supprimée",
+                other => other,
+            };
+            let fields: Vec<(String, String)> = match (c.action.as_str(), &c.before, &c.after) {
+                ("updated", before, Some(serde_json::Value::Object(after))) => after
+                    .iter()
+                    .filter(|(k, _)| k.as_str() != "updated_at")
+                    .map(|(k, v)| {
+                        let was = before.as_ref().and_then(|b| b.get(k));
+                        (k.clone(), format!("{} → {}", show(was), show(Some(v))))
+                    })
+                    .collect(),
+                _ => vec![(String::new(), String::new())],
+            };
+            for (field, text) in fields {
+                let r = self.next_change;
+                write_text(sheet, r, 0, &c.entity, quoted)?;
+                write_text(sheet, r, 1, c.key.as_deref().unwrap_or(&c.pk), quoted)?;
+                write_text(sheet, r, 2, action, quoted)?;
+                write_text(sheet, r, 3, &field, quoted)?;
+                write_text(sheet, r, 4, &text, quoted)?;
+                self.next_change += 1;
+            }
+        }
+        Ok(())
     }
 
     /// Appends error or warning lines (in row order) to their sheet.

@@ -449,7 +449,10 @@ async fn the_xlsx_report_is_formula_safe() {
     assert_eq!(resp.status(), 200);
     let bytes = resp.bytes().await.unwrap().to_vec();
     let mut wb: Xlsx<_> = calamine::open_workbook_from_rs(std::io::Cursor::new(bytes)).unwrap();
-    assert_eq!(wb.sheet_names(), ["Résumé", "Erreurs", "Avertissements"]);
+    assert_eq!(
+        wb.sheet_names(),
+        ["Résumé", "Erreurs", "Avertissements", "Modifications"]
+    );
     let errors = wb.worksheet_range("Erreurs").unwrap();
     assert_eq!(errors.get_value((0, 0)), Some(&Data::String("Ligne".into())));
     assert_eq!(

@@ -288,9 +288,38 @@ async fn a_preview_lists_the_changes_and_applying_it_makes_them() {
         preview["total"], 4,
         "2 updates, a company and its page: {preview}"
     );
-    // Nothing was written.
-    let (_, view) = app.get_json(&format!("/api/v1/imports/{dry_id}")).await;
-    assert_eq!(view["updated_rows"], dry["updated_rows"]);
+    // The report lists the preview too, one line per changed field.
+    let bytes = app
+        .client
+        .get(app.url(&format!("/api/v1/imports/{dry_id}/report.xlsx")))
+        .bearer_auth(&app.admin_token)
+        .send()
+        .await
+        .unwrap()
+        .bytes()
+        .await
+        .unwrap()
+        .to_vec();
+    let mut wb: calamine::Xlsx<_> = calamine::open_workbook_from_rs(std::io::Cursor::new(bytes)).unwrap();
+    let sheet: Vec<Vec<String>> = calamine::Reader::worksheet_range(&mut wb, "Modifications")
+        .unwrap()
+        .rows()
+        .map(|r| r.iter().map(|c| c.to_string()).collect())
+        .collect();
+    assert!(
+        sheet.contains(&vec![
+            "entreprises".to_owned(),
+            "732829320".to_owned(),
+            "modifiée".to_owned(),
+            "telephone".to_owned(),
+            "+33123456789 → +33999999999".to_owned()
+        ]),
+        "{sheet:?}"
+    );
+    assert!(
+        sheet.iter().any(|r| r[1] == "443061841" && r[2] == "créée"),
+        "{sheet:?}"
+    );
 
     let (status, applied) = post(&app, &format!("/api/v1/imports/{dry_id}/apply"), &app.admin_token).await;
     assert_eq!(status, 202, "{applied}");

@@ -331,6 +331,12 @@ async fn lines(
     }))
 }
 
+/// What the report's builder is sent, page by page.
+enum ReportPage {
+    Lines(Severity, Vec<jobs::ImportErrorRow>),
+    Changes(Vec<ChangeView>),
+}
+
 /// Error (and warning) lines in one report at most; past that the report says so.
 const REPORT_MAX_ERRORS: i64 = 100_000;
 /// Error rows read from the database at a time while a report is written.
@@ -374,11 +380,15 @@ pub async fn report(
     // Pages of error rows flow from the database to a blocking thread that
     // writes them into a constant-memory sheet; the finished workbook goes
     // to a temporary file streamed back. Memory stays flat at any size.
-    let (pages, mut received) = tokio::sync::mpsc::channel::<(Severity, Vec<jobs::ImportErrorRow>)>(2);
+    let (pages, mut received) = tokio::sync::mpsc::channel::<ReportPage>(2);
+    let dry_run = view.dry_run;
     let builder = web::block(move || -> Result<std::fs::File, anyhow::Error> {
         let mut report = crate::report::Report::new(error_columns, warning_columns)?;
-        while let Some((severity, page)) = received.blocking_recv() {
-            report.add(severity, &page)?;
+        while let Some(page) = received.blocking_recv() {
+            match page {
+                ReportPage::Lines(severity, lines) => report.add(severity, &lines)?,
+                ReportPage::Changes(made) => report.add_changes(&made)?,
+            }
         }
         let mut file = tempfile::tempfile()?;
         report.finish(&view, &mut file)?;
@@ -396,10 +406,21 @@ pub async fn report(
             }
             listed += page.len() as i64;
             cursor = next;
-            if pages.send((severity, page)).await.is_err() {
+            if pages.send(ReportPage::Lines(severity, page)).await.is_err() {
                 break 'sheets; // the builder failed; its error is reported below
             }
         }
+    }
+    // The changes (a dry run's preview), up to the same cap.
+    let mut listed = 0;
+    while listed < REPORT_MAX_ERRORS {
+        let page = listed / REPORT_PAGE + 1;
+        let (made, _) = jobs::changes_page(&mut conn, id, dry_run, page, REPORT_PAGE).await?;
+        let n = made.len() as i64;
+        if n == 0 || pages.send(ReportPage::Changes(made)).await.is_err() {
+            break;
+        }
+        listed += n;
     }
     drop(pages);
     drop(conn);
