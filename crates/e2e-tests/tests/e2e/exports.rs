@@ -530,3 +530,90 @@ async fn exports_need_a_token_and_a_known_entity_and_filter_by_update() {
     let body: Value = resp.json().await.unwrap();
     assert_eq!(body["error"]["code"], "invalid_updated_since");
 }
+
+/// `VmHWM` (peak resident memory) of a process, in MiB.
+fn peak_rss_mib(pid: u32) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    let kb: u64 = status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .expect("VmHWM");
+    kb / 1024
+}
+
+/// Issue 20: an export of 1,000,000 entreprises, CSV then XLSX, streams
+/// through a real `api-gateway` process whose peak memory stays under
+/// 100 MB — the rows are never all in memory.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_export_of_a_million_entreprises_keeps_the_gateway_small() {
+    use foxflow_testkit::chaos::ServiceProcess;
+    use futures::StreamExt;
+    const ROWS: i64 = 1_000_000;
+    let app = TestApp::spawn_with(foxflow_testkit::TestOptions {
+        api: false,
+        import_worker: false,
+        ..Default::default()
+    })
+    .await;
+    app.pg()
+        .await
+        .batch_execute(&format!(
+            "INSERT INTO entreprises (siren, siret, nom, adresse, code_postal, ville_nom, telephone, email_contact, site_web)
+             SELECT lpad(g::text, 9, '0'), lpad(g::text, 9, '0') || '00012', 'Entreprise numéro ' || g,
+                    g || ' rue de la République', '69001', 'Lyon', '+33412345678', 'contact' || g || '@exemple.fr',
+                    'https://exemple.fr/' || g
+               FROM generate_series(1, {ROWS}) g"
+        ))
+        .await
+        .unwrap();
+    let addr = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap();
+    let mut env = app.env().clone();
+    env.insert("API_ADDR".into(), addr.to_string());
+    let api = ServiceProcess::start("api-gateway", &format!("export-{}", app.namespace), &env);
+    let client = reqwest::Client::new();
+    let base = format!("http://{addr}");
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    while client
+        .get(format!("{base}/healthz"))
+        .send()
+        .await
+        .map(|r| r.status() != 200)
+        .unwrap_or(true)
+    {
+        assert!(std::time::Instant::now() < deadline, "the gateway did not start");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    for format in ["csv", "xlsx"] {
+        let started = std::time::Instant::now();
+        let resp = client
+            .get(format!("{base}/api/v1/exports/entreprises.{format}"))
+            .bearer_auth(&app.admin_token)
+            .timeout(Duration::from_secs(600))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(resp.status(), 200, "{format}");
+        let (mut bytes, mut lines, mut body) = (0usize, 0usize, resp.bytes_stream());
+        while let Some(chunk) = body.next().await {
+            let chunk = chunk.unwrap();
+            bytes += chunk.len();
+            lines += chunk.iter().filter(|b| **b == b'\n').count();
+        }
+        if format == "csv" {
+            assert_eq!(lines as i64, ROWS + 1, "a header and every row");
+        }
+        let peak = peak_rss_mib(api.pid());
+        println!(
+            "export {format}: {bytes} bytes in {:?}; gateway peak RSS {peak} MiB",
+            started.elapsed()
+        );
+        assert!(
+            peak < 100,
+            "gateway peak RSS {peak} MiB after the {format} export"
+        );
+    }
+}
