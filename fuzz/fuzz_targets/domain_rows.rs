@@ -33,7 +33,7 @@ fuzz_target!(|data: &[u8]| {
                 if let Err(errors) = map.parse_row_detailed(row, &reference) {
                     assert!(!errors.is_empty(), "a refused row says why");
                     for e in errors {
-                        assert!(!e.code.is_empty() && !e.message.is_empty());
+                        assert!(!e.code.is_empty() && !e.message.fr.is_empty() && !e.message.en.is_empty());
                     }
                 }
             }

@@ -152,7 +152,7 @@ pub fn from_flat_rows(
     let mut out = Vec::new();
     for row in rows {
         let get = |i: usize| clean(row.get(cols[i]).map(String::as_str).unwrap_or(""));
-        let code = NafCode::parse(&get(0)).map_err(|e| e.message)?;
+        let code = NafCode::parse(&get(0)).map_err(|e| e.message.en)?;
         out.push(NafEntry {
             code: code.as_str().to_owned(),
             libelle: get(1),

@@ -6,6 +6,8 @@ use super::columns::ColumnMap;
 use super::types::{ReferenceData, RowError};
 use crate::headers::Field;
 use crate::normalize::{clean_multiline, clean_text, excel_digits, parse_bool};
+use crate::text;
+use crate::text::Text;
 use crate::values::{NafCode, Slug, ValueError, codes};
 
 /// One row being parsed: collects every error rather than stopping at the
@@ -65,7 +67,7 @@ impl<'a> RowParser<'a> {
         });
     }
 
-    pub(super) fn warn(&mut self, field: Field, code: &'static str, message: String) {
+    pub(super) fn warn(&mut self, field: Field, code: &'static str, message: Text) {
         let value = self.raw(field).map(shorten);
         self.warnings.push(RowError {
             column: self.header(field),
@@ -80,7 +82,11 @@ impl<'a> RowParser<'a> {
             field,
             ValueError::new(
                 codes::REQUIRED,
-                format!("`{}` is required and this cell is empty", field.name()),
+                text!(
+                    "`{name}` est obligatoire et cette cellule est vide",
+                    "`{name}` is required and this cell is empty",
+                    name = field.name()
+                ),
             ),
         );
     }
@@ -101,7 +107,7 @@ impl<'a> RowParser<'a> {
         if len > max {
             self.error(
                 field,
-                ValueError::too_long(&format!("`{}`", field.name()), len, max),
+                ValueError::too_long(text!("`{name}`", "`{name}`", name = field.name()), len, max),
             );
             return None;
         }
@@ -151,11 +157,13 @@ impl<'a> RowParser<'a> {
                     self.warn(
                         field,
                         codes::EXCEL_PRECISION,
-                        format!(
-                            "`{}` was stored by Excel in scientific notation, which may have replaced \
-                             digits with zeros: check {}",
-                            field.name(),
-                            v.as_ref()
+                        text!(
+                            "`{name}` a été enregistré par Excel en notation scientifique, qui a pu \
+                             remplacer des chiffres par des zéros : vérifiez {value}",
+                            "`{name}` was stored by Excel in scientific notation, which may have replaced \
+                             digits with zeros: check {value}",
+                            name = field.name(),
+                            value = v.as_ref()
                         ),
                     );
                 }
@@ -195,9 +203,10 @@ impl<'a> RowParser<'a> {
                     field,
                     ValueError::new(
                         codes::INVALID_BOOLEAN,
-                        format!(
-                            "`{}` is yes or no: true/false, oui/non, vrai/faux, 1/0",
-                            field.name()
+                        text!(
+                            "`{name}` vaut oui ou non : oui/non, vrai/faux, true/false, 1/0",
+                            "`{name}` is yes or no: true/false, oui/non, vrai/faux, 1/0",
+                            name = field.name()
                         ),
                     ),
                 );
@@ -233,16 +242,20 @@ impl<'a> RowParser<'a> {
                 Some(n)
             }
             None => {
-                let kind = if min >= 0 {
-                    "a whole number ≥ 0"
+                let (kind_fr, kind_en) = if min >= 0 {
+                    ("un nombre entier ≥ 0", "a whole number ≥ 0")
                 } else {
-                    "a whole number"
+                    ("un nombre entier", "a whole number")
                 };
                 self.error(
                     field,
                     ValueError::new(
                         codes::INVALID_NUMBER,
-                        format!("`{}` is {kind}, e.g. {example}", field.name()),
+                        text!(
+                            "`{name}` est {kind_fr}, par exemple {example}",
+                            "`{name}` is {kind_en}, e.g. {example}",
+                            name = field.name()
+                        ),
                     ),
                 );
                 None
@@ -267,7 +280,11 @@ impl<'a> RowParser<'a> {
                 field,
                 ValueError::new(
                     codes::INVALID_NUMBER,
-                    format!("`{}` is a number of decimal degrees, e.g. 45.9578", field.name()),
+                    text!(
+                        "`{name}` est un nombre de degrés décimaux, par exemple 45.9578 ou 45,9578",
+                        "`{name}` is a number of decimal degrees, e.g. 45.9578",
+                        name = field.name()
+                    ),
                 ),
             );
             return None;
@@ -277,7 +294,11 @@ impl<'a> RowParser<'a> {
                 field,
                 ValueError::new(
                     codes::OUT_OF_RANGE,
-                    format!("`{}` must be between -{bound} and {bound}", field.name()),
+                    text!(
+                        "`{name}` doit être compris entre -{bound} et {bound}",
+                        "`{name}` must be between -{bound} and {bound}",
+                        name = field.name()
+                    ),
                 ),
             );
             return None;
@@ -300,10 +321,11 @@ impl<'a> RowParser<'a> {
                     self.warn(
                         field,
                         codes::SLUG_TRUNCATED,
-                        format!(
-                            "the slug was longer than {} characters and was cut to {}",
-                            crate::values::MAX_SLUG_LEN,
-                            n.value
+                        text!(
+                            "le slug dépassait {max} caractères et a été coupé en {slug}",
+                            "the slug was longer than {max} characters and was cut to {slug}",
+                            max = crate::values::MAX_SLUG_LEN,
+                            slug = n.value
                         ),
                     );
                 }
@@ -375,7 +397,13 @@ impl<'a> RowParser<'a> {
                         }
                         continue;
                     }
-                    Err(e) => ValueError::new(e.code, format!("`{}`: {}", shorten(token), e.message)),
+                    Err(e) => ValueError::new(
+                        e.code,
+                        e.message.prefixed(
+                            &format!("`{}` : ", shorten(token)),
+                            &format!("`{}`: ", shorten(token)),
+                        ),
+                    ),
                 };
                 refused += 1;
                 first_refusal.get_or_insert(refusal);
@@ -383,7 +411,12 @@ impl<'a> RowParser<'a> {
         }
         if let Some(mut e) = first_refusal {
             if refused > 1 {
-                e.message = format!("{} (and {} more refused in this cell)", e.message, refused - 1);
+                let more = refused - 1;
+                let Text { fr, en } = &e.message;
+                e.message = text!(
+                    "{fr} (et {more} autre(s) refusé(s) dans cette cellule)",
+                    "{en} (and {more} more refused in this cell)"
+                );
             }
             self.error(Field::NafCodes, e);
         }
@@ -415,7 +448,10 @@ pub fn shorten(value: &str) -> String {
 fn unknown_naf(code: &NafCode) -> ValueError {
     ValueError::new(
         codes::UNKNOWN_NAF,
-        format!("NAF code {code} is not one of the 732 sous-classes of NAF rév. 2 (see naf_codes)"),
+        text!(
+            "le code NAF {code} n’est pas l’une des 732 sous-classes de la NAF rév. 2 (voir naf_codes)",
+            "NAF code {code} is not one of the 732 sous-classes of NAF rév. 2 (see naf_codes)"
+        ),
     )
 }
 

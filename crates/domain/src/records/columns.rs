@@ -7,6 +7,7 @@ use super::types::{EntrepriseRecord, SkipReason};
 use crate::ImportType;
 use crate::headers::{Field, HeaderMapping, IgnoredReason};
 use crate::normalize::clean_text;
+use crate::text;
 use crate::values::codes;
 
 /// The columns of one file, resolved once from its header row. The row
@@ -125,22 +126,31 @@ fn missing_columns(missing: &[&str], headers: &[String]) -> FileError {
         .map(|m| format!("`{m}`"))
         .collect::<Vec<_>>()
         .join(", ");
-    let mut found = headers
+    let found = headers
         .iter()
         .take(SHOWN)
         .map(String::as_str)
         .collect::<Vec<_>>()
         .join(", ");
-    if headers.len() > SHOWN {
-        found.push_str(&format!(", … ({} columns)", headers.len()));
-    }
-    if headers.is_empty() {
-        found = "no columns".to_owned();
-    }
+    let count = headers.len();
+    let (found_fr, found_en) = match (headers.is_empty(), count > SHOWN) {
+        (true, _) => ("aucune colonne".to_owned(), "no columns".to_owned()),
+        (false, true) => (
+            format!("{found}, … ({count} colonnes)"),
+            format!("{found}, … ({count} columns)"),
+        ),
+        (false, false) => (found.clone(), found),
+    };
     let message = if missing.len() == 1 {
-        format!("required column {names} is missing (found: {found})")
+        text!(
+            "la colonne obligatoire {names} est absente (colonnes trouvées : {found_fr})",
+            "required column {names} is missing (found: {found_en})"
+        )
     } else {
-        format!("required columns {names} are missing (found: {found})")
+        text!(
+            "les colonnes obligatoires {names} sont absentes (colonnes trouvées : {found_fr})",
+            "required columns {names} are missing (found: {found_en})"
+        )
     };
     FileError {
         code: codes::MISSING_COLUMN,
@@ -173,21 +183,32 @@ mod tests {
         let err = ColumnMap::new(ImportType::Entreprises, &strings(&["a", "b", "c"])).unwrap_err();
         assert_eq!(err.code, codes::MISSING_COLUMN);
         assert_eq!(
-            err.message,
+            err.message.en,
             "required columns `siren`, `nom` are missing (found: a, b, c)"
+        );
+        assert_eq!(
+            err.message.fr,
+            "les colonnes obligatoires `siren`, `nom` sont absentes (colonnes trouvées : a, b, c)"
         );
         let err =
             ColumnMap::new(ImportType::Entreprises, &strings(&["a", "Raison sociale", "c"])).unwrap_err();
         assert_eq!(
-            err.message,
+            err.message.en,
             "required column `siren` is missing (found: a, Raison sociale, c)"
         );
         let err = ColumnMap::new(ImportType::SousCategories, &strings(&["nom"])).unwrap_err();
-        assert_eq!(err.message, "required column `categorie` is missing (found: nom)");
+        assert_eq!(
+            err.message.en,
+            "required column `categorie` is missing (found: nom)"
+        );
         let err = ColumnMap::new(ImportType::Categories, &[]).unwrap_err();
         assert_eq!(
-            err.message,
+            err.message.en,
             "required column `nom` is missing (found: no columns)"
+        );
+        assert_eq!(
+            err.message.fr,
+            "la colonne obligatoire `nom` est absente (colonnes trouvées : aucune colonne)"
         );
     }
 
@@ -209,7 +230,7 @@ mod tests {
         )
         .unwrap_err();
         assert_eq!(
-            err.message,
+            err.message.en,
             "required column `nom` is missing (found: siren, prenom1UniteLegale)"
         );
         let m = ColumnMap::new(

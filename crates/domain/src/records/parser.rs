@@ -11,6 +11,7 @@ use super::types::{
 use crate::ImportType;
 use crate::headers::Field;
 use crate::normalize::clean_text;
+use crate::text;
 use crate::values::{CodePostal, Email, Phone, Siren, ValueError, WebUrl, codes};
 
 impl ColumnMap {
@@ -85,9 +86,10 @@ impl RowParser<'_> {
                 Field::Siret,
                 ValueError::new(
                     codes::SIRET_SIREN_MISMATCH,
-                    format!(
-                        "the SIRET must start with the row's SIREN ({siren}); it belongs to SIREN {}",
-                        siret.siren()
+                    text!(
+                        "le SIRET doit commencer par le SIREN de la ligne ({siren}) ; il appartient au SIREN {other}",
+                        "the SIRET must start with the row's SIREN ({siren}); it belongs to SIREN {other}",
+                        other = siret.siren()
                     ),
                 ),
             );
@@ -332,8 +334,16 @@ mod tests {
         assert_eq!(errors[0].value.as_deref(), Some("732829321"));
         assert_eq!(errors[1].value, None);
         assert_eq!(
-            errors[3].message,
+            errors[3].message.en,
             "NAF code 99.99Z is not one of the 732 sous-classes of NAF rév. 2 (see naf_codes)"
+        );
+        assert_eq!(
+            errors[3].message.fr,
+            "le code NAF 99.99Z n’est pas l’une des 732 sous-classes de la NAF rév. 2 (voir naf_codes)"
+        );
+        assert_eq!(
+            errors[0].message.fr,
+            "ce SIREN ne passe pas le contrôle de sa clé (Luhn) : un chiffre est sans doute mal saisi"
         );
     }
 
@@ -496,8 +506,20 @@ mod tests {
                 (Some("codes naf"), codes::UNKNOWN_NAF),
             ]
         );
-        assert!(errors[1].message.starts_with("NAF code 99.99Z is not"));
-        assert!(errors[1].message.ends_with("(and 1 more refused in this cell)"));
+        assert!(errors[1].message.en.starts_with("NAF code 99.99Z is not"));
+        assert!(
+            errors[1]
+                .message
+                .en
+                .ends_with("(and 1 more refused in this cell)")
+        );
+        assert!(errors[1].message.fr.starts_with("le code NAF 99.99Z n’est pas"));
+        assert!(
+            errors[1]
+                .message
+                .fr
+                .ends_with("(et 1 autre(s) refusé(s) dans cette cellule)")
+        );
     }
 
     /// The issue 16 bomb: one cell of 16,383 bad tokens is one error whose
@@ -511,6 +533,7 @@ mod tests {
         assert!(
             errors[0]
                 .message
+                .en
                 .ends_with("(and 16382 more refused in this cell)"),
             "{}",
             errors[0].message

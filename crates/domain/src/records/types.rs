@@ -7,6 +7,7 @@ use std::hash::BuildHasher;
 
 use serde::Serialize;
 
+use crate::text::Text;
 use crate::values::{CodePostal, Email, NafCode, Phone, Siren, Siret, Slug, WebUrl};
 
 /// Reference data a row is checked against.
@@ -33,7 +34,7 @@ impl ReferenceData for BTreeMap<NafCode, String> {
 #[error("{message}")]
 pub struct FileError {
     pub code: &'static str,
-    pub message: String,
+    pub message: Text,
 }
 
 /// A problem with one cell (or the row as a whole when `column` is `None`).
@@ -44,14 +45,14 @@ pub struct RowError {
     /// The cell as written in the file; `None` for an empty cell.
     pub value: Option<String>,
     pub code: &'static str,
-    pub message: String,
+    pub message: Text,
 }
 
 impl fmt::Display for RowError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match &self.column {
             Some(c) => write!(f, "{c}: {}", self.message),
-            None => f.write_str(&self.message),
+            None => write!(f, "{}", self.message),
         }
     }
 }

@@ -7,6 +7,8 @@ use super::limits;
 use super::types::VilleRecord;
 use crate::headers::Field;
 use crate::normalize::{clean_text, excel_digits};
+use crate::text;
+use crate::text::Text;
 use crate::values::{CodePostal, Slug, ValueError, codes};
 
 impl RowParser<'_> {
@@ -43,7 +45,8 @@ impl RowParser<'_> {
                     Field::CodePostal,
                     ValueError::new(
                         codes::POSTAL_CODE_MISMATCH,
-                        format!(
+                        text!(
+                            "le nom de la ville donne le code postal {in_nom} mais cette colonne donne {cell}",
                             "the town's name gives the postal code {in_nom} but this column gives {cell}"
                         ),
                     ),
@@ -57,8 +60,12 @@ impl RowParser<'_> {
                         Field::CodePostal,
                         ValueError::new(
                             codes::REQUIRED,
-                            "`code_postal` is required: fill the code_postal column or write the town as \
-                             `Name (postal code)`, e.g. `Amberieu En Bugey (01500)`",
+                            Text::new(
+                                "`code_postal` est obligatoire : remplissez la colonne code_postal ou écrivez \
+                                 la ville sous la forme `Nom (code postal)`, par exemple `Amberieu En Bugey (01500)`",
+                                "`code_postal` is required: fill the code_postal column or write the town as \
+                                 `Name (postal code)`, e.g. `Amberieu En Bugey (01500)`",
+                            ),
                         ),
                     );
                 }
@@ -117,13 +124,16 @@ impl RowParser<'_> {
             }
             (true, None) => {
                 let message = match code_postal {
-                    Some(cp) => format!(
+                    Some(cp) => text!(
+                        "`20` (la Corse avant 1976) s’écrit aujourd’hui 2A ou 2B, et le code postal {cp} n’est \
+                         pas un code corse qui dirait lequel : écrivez 2A (Corse-du-Sud) ou 2B (Haute-Corse)",
                         "`20` (Corsica before 1976) is now 2A or 2B, and the postal code {cp} is not a Corsican \
                          one that would say which: write 2A (Corse-du-Sud) or 2B (Haute-Corse)"
                     ),
-                    None => {
-                        "`20` (Corsica before 1976) is now 2A (Corse-du-Sud) or 2B (Haute-Corse)".to_owned()
-                    }
+                    None => Text::new(
+                        "`20` (la Corse avant 1976) s’écrit aujourd’hui 2A (Corse-du-Sud) ou 2B (Haute-Corse)",
+                        "`20` (Corsica before 1976) is now 2A (Corse-du-Sud) or 2B (Haute-Corse)",
+                    ),
                 };
                 self.error(
                     Field::Departement,
@@ -169,7 +179,11 @@ fn parse_departement(raw: &str) -> Result<String, ValueError> {
     let invalid = || {
         ValueError::new(
             codes::INVALID_DEPARTEMENT,
-            "a département is its code: 2 digits (01, 75), 2A or 2B for Corsica, 3 digits overseas (974)",
+            Text::new(
+                "un département s’écrit avec son code : 2 chiffres (01, 75), 2A ou 2B pour la Corse, \
+                 3 chiffres outre-mer (974)",
+                "a département is its code: 2 digits (01, 75), 2A or 2B for Corsica, 3 digits overseas (974)",
+            ),
         )
     };
     let t = raw.trim().to_ascii_uppercase();
@@ -341,7 +355,8 @@ mod tests {
                 [(Some("departement"), codes::INVALID_DEPARTEMENT)],
                 "{cp}"
             );
-            assert!(errors[0].message.contains(cp), "{}", errors[0].message);
+            assert!(errors[0].message.en.contains(cp), "{}", errors[0].message.en);
+            assert!(errors[0].message.fr.contains(cp), "{}", errors[0].message);
         }
         let m = map(ImportType::Villes, &["nom", "departement"]);
         let errors = parse(&m, &["Ajaccio", "20"]).unwrap_err();

@@ -1,6 +1,7 @@
 //! Contact e-mail addresses.
 
 use super::{ValueError, codes, is_plausible_host, string_value};
+use crate::text::Text;
 
 /// A plausible e-mail address, stored in lower case.
 ///
@@ -22,7 +23,10 @@ impl Email {
         let invalid = || {
             ValueError::new(
                 codes::INVALID_EMAIL,
-                "an e-mail address looks like name@domain.fr (one address, no spaces)",
+                Text::new(
+                    "une adresse e-mail s’écrit nom@domaine.fr (une seule adresse, sans espace)",
+                    "an e-mail address looks like name@domain.fr (one address, no spaces)",
+                ),
             )
         };
         let t = raw.trim();
@@ -33,7 +37,11 @@ impl Email {
         let email = t.to_lowercase();
         let len = email.chars().count();
         if len > MAX_EMAIL_LEN {
-            return Err(ValueError::too_long("an e-mail address", len, MAX_EMAIL_LEN));
+            return Err(ValueError::too_long(
+                Text::new("une adresse e-mail", "an e-mail address"),
+                len,
+                MAX_EMAIL_LEN,
+            ));
         }
         let (local, domain) = email.split_once('@').ok_or_else(invalid)?;
         let local_ok = !local.is_empty()

@@ -20,30 +20,34 @@ pub use siren::{Siren, Siret};
 pub use slug::{MAX_SLUG_LEN, Slug};
 pub use url::{MAX_URL_LEN, WebUrl};
 
+use crate::text::Text;
+
 /// Why a value was refused. `code` is stable (the import report, the API and
 /// tests match on it); `message` is for the operator and says what was
-/// expected. Messages are English and do not repeat the value: the report
-/// shows it next to them.
+/// expected, in French (the default) and English (docs/api.md "Languages").
+/// Messages do not repeat the value unless they need to: the report shows it
+/// next to them.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("{message}")]
 pub struct ValueError {
     pub code: &'static str,
-    pub message: String,
+    pub message: Text,
 }
 
 impl ValueError {
-    pub fn new(code: &'static str, message: impl Into<String>) -> Self {
-        ValueError {
-            code,
-            message: message.into(),
-        }
+    pub fn new(code: &'static str, message: Text) -> Self {
+        ValueError { code, message }
     }
 
-    pub(crate) fn too_long(what: &str, len: usize, max: usize) -> Self {
+    /// `what` names the value in both languages (`une adresse e-mail`,
+    /// `an e-mail address`).
+    pub(crate) fn too_long(what: Text, len: usize, max: usize) -> Self {
+        let Text { fr, en } = what;
         ValueError::new(
             codes::TOO_LONG,
-            format!(
-                "{what} is {len} characters long; at most {max} are allowed (values are never truncated)"
+            crate::text!(
+                "{fr} compte {len} caractères ; {max} au plus sont acceptés (une valeur n’est jamais tronquée)",
+                "{en} is {len} characters long; at most {max} are allowed (values are never truncated)"
             ),
         )
     }

@@ -1,6 +1,7 @@
 //! NAF rév. 2 sous-classe codes (INSEE's activity nomenclature, "code APE").
 
 use super::{ValueError, codes, string_value};
+use crate::text::Text;
 
 /// A NAF rév. 2 sous-classe in its canonical `NN.NNX` form, e.g. `43.22A`.
 /// This type checks the shape only; whether the code exists is a question
@@ -25,7 +26,10 @@ impl NafCode {
             }
             _ => Err(ValueError::new(
                 codes::INVALID_NAF,
-                "a NAF code is 4 digits and a letter, written NN.NNX, e.g. 43.22A",
+                Text::new(
+                    "un code NAF compte 4 chiffres et une lettre, écrits NN.NNX, par exemple 43.22A",
+                    "a NAF code is 4 digits and a letter, written NN.NNX, e.g. 43.22A",
+                ),
             )),
         }
     }

@@ -2,6 +2,7 @@
 
 use super::{ValueError, codes, string_value};
 use crate::normalize::excel_digits;
+use crate::text::Text;
 
 /// A telephone number in E.164 form: `+33` and the 9 national digits for a
 /// French number (`+33123456789`), whatever way it was written.
@@ -43,8 +44,12 @@ impl Phone {
         let invalid = || {
             ValueError::new(
                 codes::INVALID_PHONE,
-                "a phone number is a French number such as 01 23 45 67 89 or +33 1 23 45 67 89, \
-                 or an international one starting with +",
+                Text::new(
+                    "un numéro de téléphone est un numéro français comme 01 23 45 67 89 ou \
+                     +33 1 23 45 67 89, ou un numéro international commençant par +",
+                    "a phone number is a French number such as 01 23 45 67 89 or +33 1 23 45 67 89, \
+                     or an international one starting with +",
+                ),
             )
         };
         let t = raw.trim();

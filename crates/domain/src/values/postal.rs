@@ -2,6 +2,7 @@
 
 use super::{ValueError, codes, string_value};
 use crate::normalize::excel_digits;
+use crate::text::Text;
 
 /// A French postal code: 5 digits, `01000`–`95999` in metropolitan France
 /// and `97xxx`/`98xxx` overseas (and Monaco's `98000`).
@@ -19,7 +20,10 @@ impl CodePostal {
         let invalid = || {
             ValueError::new(
                 codes::INVALID_POSTAL_CODE,
-                "a postal code is 5 digits, e.g. 75001 or 01500 (97xxx/98xxx overseas)",
+                Text::new(
+                    "un code postal compte 5 chiffres, par exemple 75001 ou 01500 (97xxx/98xxx outre-mer)",
+                    "a postal code is 5 digits, e.g. 75001 or 01500 (97xxx/98xxx overseas)",
+                ),
             )
         };
         let digits = excel_digits(raw).ok_or_else(invalid)?.value;

@@ -2,6 +2,7 @@
 
 use super::{ValueError, codes, string_value};
 use crate::normalize::excel_digits;
+use crate::text::Text;
 
 /// A company's 9-digit SIREN, Luhn-valid.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -28,13 +29,19 @@ impl Siren {
         let digits = digits_of(raw, 9).ok_or_else(|| {
             ValueError::new(
                 codes::INVALID_SIREN,
-                "a SIREN must be exactly 9 digits, e.g. 732829320",
+                Text::new(
+                    "un SIREN compte exactement 9 chiffres, par exemple 732829320",
+                    "a SIREN must be exactly 9 digits, e.g. 732829320",
+                ),
             )
         })?;
         if !luhn_valid(&digits) {
             return Err(ValueError::new(
                 codes::SIREN_CHECKSUM,
-                "this SIREN fails its check digit (Luhn): a digit is probably mistyped",
+                Text::new(
+                    "ce SIREN ne passe pas le contrôle de sa clé (Luhn) : un chiffre est sans doute mal saisi",
+                    "this SIREN fails its check digit (Luhn): a digit is probably mistyped",
+                ),
             ));
         }
         Ok(Siren(digits))
@@ -47,7 +54,10 @@ impl Siret {
         let digits = digits_of(raw, 14).ok_or_else(|| {
             ValueError::new(
                 codes::INVALID_SIRET,
-                "a SIRET must be exactly 14 digits, e.g. 73282932000074",
+                Text::new(
+                    "un SIRET compte exactement 14 chiffres, par exemple 73282932000074",
+                    "a SIRET must be exactly 14 digits, e.g. 73282932000074",
+                ),
             )
         })?;
         let valid = if digits.starts_with(LA_POSTE_SIREN) && digits != LA_POSTE_HEAD_OFFICE {
@@ -60,7 +70,10 @@ impl Siret {
         if !valid {
             return Err(ValueError::new(
                 codes::SIRET_CHECKSUM,
-                "this SIRET fails its check digit (Luhn): a digit is probably mistyped",
+                Text::new(
+                    "ce SIRET ne passe pas le contrôle de sa clé (Luhn) : un chiffre est sans doute mal saisi",
+                    "this SIRET fails its check digit (Luhn): a digit is probably mistyped",
+                ),
             ));
         }
         Ok(Siret(digits))

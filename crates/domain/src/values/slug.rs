@@ -4,6 +4,7 @@ use std::borrow::Cow;
 
 use super::{ValueError, codes, string_value};
 use crate::normalize::{Normalized, clean_text, fold_accents};
+use crate::text::Text;
 
 /// A URL slug: lower-case ASCII letters and digits in words joined by single
 /// dashes, e.g. `artisanat-dart`.
@@ -31,7 +32,11 @@ impl Slug {
         let slug = slugify(raw)?;
         let len = slug.len();
         if len > MAX_SLUG_LEN {
-            return Err(ValueError::too_long("a slug", len, MAX_SLUG_LEN));
+            return Err(ValueError::too_long(
+                Text::new("un slug", "a slug"),
+                len,
+                MAX_SLUG_LEN,
+            ));
         }
         Ok(Slug(slug))
     }
@@ -88,7 +93,10 @@ fn slugify(raw: &str) -> Result<String, ValueError> {
     if out.is_empty() {
         return Err(ValueError::new(
             codes::INVALID_SLUG,
-            "a slug needs at least one letter or digit (lower-case words joined by dashes, e.g. artisanat-dart)",
+            Text::new(
+                "un slug contient au moins une lettre ou un chiffre (des mots en minuscules reliés par des tirets, par exemple artisanat-dart)",
+                "a slug needs at least one letter or digit (lower-case words joined by dashes, e.g. artisanat-dart)",
+            ),
         ));
     }
     Ok(out)

@@ -1,6 +1,7 @@
 //! Company web sites.
 
 use super::{ValueError, codes, is_plausible_host, string_value};
+use crate::text::Text;
 
 /// A plausible `http`/`https` URL of a public site.
 ///
@@ -22,7 +23,10 @@ impl WebUrl {
         let invalid = || {
             ValueError::new(
                 codes::INVALID_URL,
-                "a web site is an http(s) address such as https://www.example.fr or www.example.fr",
+                Text::new(
+                    "un site web est une adresse http(s) comme https://www.exemple.fr ou www.exemple.fr",
+                    "a web site is an http(s) address such as https://www.example.fr or www.example.fr",
+                ),
             )
         };
         let t = raw.trim();
@@ -63,7 +67,11 @@ impl WebUrl {
         };
         let len = url.chars().count();
         if len > MAX_URL_LEN {
-            return Err(ValueError::too_long("a web address", len, MAX_URL_LEN));
+            return Err(ValueError::too_long(
+                Text::new("une adresse web", "a web address"),
+                len,
+                MAX_URL_LEN,
+            ));
         }
         Ok(WebUrl(url))
     }

@@ -20,6 +20,8 @@ use super::limits;
 use super::types::{Establishment, ReferenceData};
 use crate::headers::Field;
 use crate::normalize::{clean_text, excel_digits};
+use crate::text;
+use crate::text::Text;
 use crate::values::{NafCode, Siren, Siret, ValueError, codes};
 
 /// The nomenclature `NafCode` and the reference table are in; Sirene says
@@ -41,7 +43,15 @@ impl RowParser<'_> {
         let siren = siren?;
         let parsed = excel_digits(&nic)
             .filter(|d| d.value.len() <= 5)
-            .ok_or_else(|| ValueError::new(codes::INVALID_SIRET, "a NIC is 5 digits, e.g. 00013"))
+            .ok_or_else(|| {
+                ValueError::new(
+                    codes::INVALID_SIRET,
+                    Text::new(
+                        "un NIC compte 5 chiffres, par exemple 00013",
+                        "a NIC is 5 digits, e.g. 00013",
+                    ),
+                )
+            })
             .and_then(|d| Siret::parse(&format!("{siren}{:0>5}", d.value)));
         match parsed {
             Ok(siret) => {
@@ -91,8 +101,12 @@ impl RowParser<'_> {
             field,
             ValueError::new(
                 codes::REQUIRED,
-                "no name to store: `denominationUniteLegale`, `denominationUsuelleEtablissement`, \
-                 `enseigne1Etablissement` and `nomUniteLegale` are empty or not disseminated ([ND])",
+                Text::new(
+                    "aucun nom à enregistrer : `denominationUniteLegale`, `denominationUsuelleEtablissement`, \
+                     `enseigne1Etablissement` et `nomUniteLegale` sont vides ou non diffusibles ([ND])",
+                    "no name to store: `denominationUniteLegale`, `denominationUsuelleEtablissement`, \
+                     `enseigne1Etablissement` and `nomUniteLegale` are empty or not disseminated ([ND])",
+                ),
             ),
         );
         None
@@ -145,9 +159,10 @@ impl RowParser<'_> {
             .filter(|n| !n.is_empty() && !n.eq_ignore_ascii_case(NAF_REV2));
         match other {
             Some(n) if !self.is_blank(field) => {
-                let message = format!(
-                    "`{}` is written in the {n} nomenclature, not NAF rév. 2: it is not imported",
-                    field.name()
+                let message = text!(
+                    "`{name}` est écrit dans la nomenclature {n}, pas en NAF rév. 2 : il n’est pas importé",
+                    "`{name}` is written in the {n} nomenclature, not NAF rév. 2: it is not imported",
+                    name = field.name()
                 );
                 self.warn(field, codes::NAF_OTHER_NOMENCLATURE, message);
                 None
@@ -170,7 +185,10 @@ impl RowParser<'_> {
                     Field::EtatAdministratif,
                     ValueError::new(
                         codes::INVALID_ETAT_ADMINISTRATIF,
-                        "`etatAdministratifEtablissement` is A (active) or F (closed)",
+                        Text::new(
+                            "`etatAdministratifEtablissement` vaut A (actif) ou F (fermé)",
+                            "`etatAdministratifEtablissement` is A (active) or F (closed)",
+                        ),
                     ),
                 );
                 None

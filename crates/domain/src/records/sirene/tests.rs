@@ -188,7 +188,12 @@ fn the_name_falls_back_to_the_establishment_then_the_person() {
         error_codes(&errors),
         [(Some("denominationUniteLegale"), codes::REQUIRED)]
     );
-    assert!(errors[0].message.contains("[ND]"), "{}", errors[0].message);
+    assert!(errors[0].message.en.contains("[ND]"), "{}", errors[0].message.en);
+    assert!(
+        errors[0].message.fr.contains("non diffusibles ([ND])"),
+        "{}",
+        errors[0].message
+    );
     assert_eq!(errors[0].value, None);
 }
 
