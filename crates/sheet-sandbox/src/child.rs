@@ -106,7 +106,7 @@ fn fail(out: &mut impl Write, scratch: &mut Vec<u8>, e: &foxflow_sheets::SheetEr
         scratch,
         FrameRef::Failed {
             code: e.code(),
-            message: &e.to_string(),
+            message: &e.message(),
         },
     )
 }

@@ -3,6 +3,7 @@
 use crate::child::{EXIT_BAD_REQUEST, EXIT_LIMITS};
 use crate::protocol::Request;
 use crate::{SandboxError, Spool};
+use foxflow_domain::text;
 use foxflow_sheets::Limits;
 use std::fs::File;
 use std::io::{Seek, SeekFrom};
@@ -107,17 +108,19 @@ impl Sandbox {
         })
         .await;
         let Ok((copied, said, status)) = ran else {
-            return Err(SandboxError::too_complex(format!(
-                "reading the file took longer than {} s and was stopped",
-                wall.as_secs()
+            let secs = wall.as_secs();
+            return Err(SandboxError::too_complex(text!(
+                "la lecture du fichier a pris plus de {secs} s et a été arrêtée",
+                "reading the file took longer than {secs} s and was stopped"
             )));
         };
         let copied = copied.map_err(|e| worker("cannot spool the reader's rows", e))?;
         let status = status.map_err(|e| worker("cannot wait for the reader", e))?;
         if copied > cap {
-            return Err(SandboxError::too_complex(format!(
-                "its rows take more than {} MiB once read",
-                cap >> 20
+            let mib = cap >> 20;
+            return Err(SandboxError::too_complex(text!(
+                "ses lignes occupent plus de {mib} Mio une fois lues",
+                "its rows take more than {mib} MiB once read"
             )));
         }
         self.judge(status, &said)?;
@@ -137,18 +140,21 @@ impl Sandbox {
         tracing::warn!(%status, stderr = said, "the file reader ended abnormally");
         // Rust reports a failed allocation on stderr, then aborts.
         if said.contains("memory allocation of") {
-            return Err(SandboxError::too_complex(format!(
+            return Err(SandboxError::too_complex(text!(
+                "sa lecture demande plus que les {memory} Mio de mémoire permis à un fichier",
                 "reading it needs more than the {memory} MiB of memory a file may use"
             )));
         }
         match (status.signal(), status.code()) {
-            (Some(SIGXCPU | SIGKILL), _) => Err(SandboxError::too_complex(format!(
+            (Some(SIGXCPU | SIGKILL), _) => Err(SandboxError::too_complex(text!(
+                "sa lecture demande plus que les {cpu} s de CPU permises à un fichier",
                 "reading it takes more than the {cpu} s of CPU a file may use"
             ))),
             (_, Some(code)) if code == i32::from(EXIT_BAD_REQUEST) || code == i32::from(EXIT_LIMITS) => Err(
                 SandboxError::Worker(format!("the file reader refused to start: {said}")),
             ),
-            _ => Err(SandboxError::unreadable(format!(
+            _ => Err(SandboxError::unreadable(text!(
+                "le lecteur de fichiers a échoué sur ce fichier ({status})",
                 "the file reader failed on this file ({status})"
             ))),
         }

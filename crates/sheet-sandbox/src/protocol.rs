@@ -7,13 +7,14 @@
 //! |---|---|---|
 //! | `H` | format `u8`, headers (a string list) | first, once |
 //! | `R` | line `u64 LE`, cells (a string list) | one per data row |
-//! | `F` | code, message (two strings) | last: the file cannot be imported |
+//! | `F` | code, French message, English message (three strings) | last: the file cannot be imported |
 //! | `E` | rows `u64 LE` | last: every row was sent |
 //!
 //! A string list is a `u32 LE` count then each string as `u32 LE` length + UTF-8 bytes. The
 //! decoder trusts nothing it reads (the child parsed a hostile file): every length is checked
 //! against what is left and against [`MAX_FRAME_BYTES`] before anything is allocated.
 
+use foxflow_domain::Text;
 use foxflow_sheets::{FileFormat, Limits};
 use std::io::{self, Read, Write};
 use std::time::Duration;
@@ -40,7 +41,7 @@ pub enum Frame {
     },
     Failed {
         code: String,
-        message: String,
+        message: Text,
     },
     End {
         rows: u64,
@@ -179,7 +180,8 @@ pub(crate) fn write_frame(
         }
         FrameRef::Failed { code, message } => {
             put_str(scratch, code);
-            put_str(scratch, message);
+            put_str(scratch, &message.fr);
+            put_str(scratch, &message.en);
             TAG_FAILED
         }
         FrameRef::End { rows } => {
@@ -209,7 +211,7 @@ pub(crate) enum FrameRef<'a> {
     },
     Failed {
         code: &'a str,
-        message: &'a str,
+        message: &'a Text,
     },
     End {
         rows: u64,
@@ -271,7 +273,10 @@ pub fn decode(tag: u8, payload: &[u8]) -> Result<Frame, ProtocolError> {
         },
         TAG_FAILED => Frame::Failed {
             code: p.string()?,
-            message: p.string()?,
+            message: Text {
+                fr: p.string()?,
+                en: p.string()?,
+            },
         },
         TAG_END => Frame::End { rows: p.u64()? },
         _ => return Err(ProtocolError::Malformed("an unknown frame")),
@@ -352,9 +357,10 @@ mod tests {
             line: 7,
             cells: &cells,
         }));
+        let message = Text::new("ligne 2", "row 2");
         stream.extend(encode(FrameRef::Failed {
             code: "cell_too_long",
-            message: "row 2",
+            message: &message,
         }));
         stream.extend(encode(FrameRef::End { rows: 1 }));
         let mut input = stream.as_slice();
@@ -369,10 +375,13 @@ mod tests {
             read_frame(&mut input).unwrap(),
             Some(Frame::Row { line: 7, cells })
         );
-        assert!(matches!(
+        assert_eq!(
             read_frame(&mut input).unwrap(),
-            Some(Frame::Failed { .. })
-        ));
+            Some(Frame::Failed {
+                code: "cell_too_long".to_owned(),
+                message
+            })
+        );
         assert_eq!(read_frame(&mut input).unwrap(), Some(Frame::End { rows: 1 }));
         assert_eq!(read_frame(&mut input).unwrap(), None);
     }

@@ -6,6 +6,7 @@
 
 use crate::SandboxError;
 use crate::protocol::{self, Frame, TAG_END, TAG_FAILED, TAG_HEADER, TAG_ROW};
+use foxflow_domain::Text;
 use foxflow_sheets::{FileFormat, SheetRow};
 use std::fs::File;
 use std::io::{BufReader, Read, Seek, SeekFrom};
@@ -133,14 +134,17 @@ fn next(input: &mut impl Read) -> Result<Option<Frame>, SandboxError> {
 
 fn malformed(detail: &str) -> SandboxError {
     tracing::error!(detail, "the file reader's output is malformed");
-    SandboxError::unreadable("the file reader failed on this file (its output is malformed)")
+    SandboxError::unreadable(Text::new(
+        "le lecteur de fichiers a échoué sur ce fichier (sa sortie est malformée)",
+        "the file reader failed on this file (its output is malformed)",
+    ))
 }
 
 /// A failure the reader reported, its code made `'static` (an unknown one is a reader bug).
-fn failed(code: &str, message: String) -> SandboxError {
+fn failed(code: &str, message: Text) -> SandboxError {
     if code == "io" {
         // Its stdin, our temporary file, could not be read: the worker's problem.
-        return SandboxError::Worker(message);
+        return SandboxError::Worker(message.en);
     }
     match foxflow_sheets::SheetError::CODES.iter().find(|c| **c == code) {
         Some(code) => SandboxError::File { code, message },

@@ -32,7 +32,10 @@ fn file_of(bytes: &[u8]) -> std::fs::File {
 
 fn file_error(result: Result<foxflow_sheet_sandbox::Spool, SandboxError>) -> (&'static str, String) {
     match result {
-        Err(SandboxError::File { code, message }) => (code, message),
+        Err(SandboxError::File { code, message }) => {
+            assert!(!message.fr.is_empty() && message.fr != message.en, "{message:?}");
+            (code, message.en)
+        }
         Err(e) => panic!("a worker error instead of a file error: {e}"),
         Ok(spool) => panic!("read: {:?}", spool.headers()),
     }

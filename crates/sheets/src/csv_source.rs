@@ -8,6 +8,7 @@ use encoding_rs::{Decoder, DecoderResult, UTF_8, WINDOWS_1252};
 
 use crate::source::{RawRow, RawSource};
 use crate::{Limits, SheetError};
+use foxflow_domain::{Text, text};
 
 /// How much of the file decides the encoding and the delimiter.
 const SNIFF_BYTES: usize = 64 * 1024;
@@ -50,7 +51,10 @@ pub(crate) fn open(
     let prefix = read_prefix(&mut source)?;
     if prefix.starts_with(b"\xFF\xFE") || prefix.starts_with(b"\xFE\xFF") {
         return Err(SheetError::Encoding {
-            detail: "the file is UTF-16, which is not supported: save it as CSV UTF-8".to_owned(),
+            detail: Text::new(
+                "le fichier est en UTF-16, qui n’est pas pris en charge : enregistrez-le en CSV UTF-8",
+                "the file is UTF-16, which is not supported: save it as CSV UTF-8",
+            ),
         });
     }
     let encoding = sniff_encoding(&prefix);
@@ -165,7 +169,7 @@ impl CsvSource {
                 .map_or(0, |i| i + 1);
             if used > self.max_columns {
                 return Err(SheetError::TooManyColumns {
-                    location: format!("row {row}"),
+                    location: text!("la ligne {row}", "row {row}"),
                     columns: used,
                     max: self.max_columns,
                 });
@@ -175,7 +179,10 @@ impl CsvSource {
         for field in fields {
             // The decoding reader only ever yields UTF-8; this cannot fail, but must not panic.
             let text = std::str::from_utf8(field).map_err(|e| SheetError::Encoding {
-                detail: format!("line {row}: invalid UTF-8 after decoding ({e})"),
+                detail: text!(
+                    "ligne {row} : UTF-8 invalide après décodage ({e})",
+                    "line {row}: invalid UTF-8 after decoding ({e})"
+                ),
             })?;
             cells.push(strip_text_marker(text).to_owned());
         }
@@ -187,14 +194,19 @@ impl CsvSource {
         match error.into_kind() {
             csv::ErrorKind::Io(io) => match io.get_ref().and_then(|e| e.downcast_ref::<DecodeError>()) {
                 Some(DecodeError::InvalidUtf8 { offset }) => SheetError::Encoding {
-                    detail: format!(
+                    detail: text!(
+                        "UTF-8 invalide à l’octet {offset} (après la ligne {after}) : le début du fichier est \
+                         en UTF-8, tout le fichier doit donc l’être ; enregistrez-le à nouveau en CSV UTF-8, \
+                         ou entièrement en Windows-1252",
                         "invalid UTF-8 at byte {offset} (after line {after}): the start of the file is UTF-8, \
                          so all of it must be; save it again as CSV UTF-8, or entirely as Windows-1252"
                     ),
                 },
                 Some(DecodeError::Nul { offset }) => SheetError::FormatMismatch {
                     extension: "csv".to_owned(),
-                    detail: format!(
+                    detail: text!(
+                        "son contenu a un octet NUL à l’octet {offset} (après la ligne {after}) : ce n’est pas \
+                         un fichier texte",
                         "its content has a NUL byte at byte {offset} (after line {after}): not a text file"
                     ),
                 },

@@ -1,6 +1,7 @@
 //! Format detection: the content decides, the extension must agree (docs/spec.md §12).
 
 use crate::{FileFormat, SheetError};
+use foxflow_domain::Text;
 
 pub(crate) const ZIP_MAGIC: &[u8] = b"PK\x03\x04";
 pub(crate) const OLE2_MAGIC: &[u8] = b"\xD0\xCF\x11\xE0\xA1\xB1\x1A\xE1";
@@ -16,16 +17,31 @@ pub(crate) enum Content {
 }
 
 impl Content {
-    fn describe(self) -> &'static str {
-        match self {
-            Self::Zip => "its content is a ZIP archive (an .xlsx workbook?)",
-            Self::Ole2 => {
-                "its content is an OLE2 compound file (an .xls workbook, or a password-protected Excel file)"
-            }
-            Self::Utf16 => "its content is UTF-16 text, which is not supported: save it as CSV UTF-8",
-            Self::Text => "its content is plain text (a .csv file?)",
-            Self::Binary => "its content is binary data, not a spreadsheet",
-        }
+    fn describe(self) -> Text {
+        let (fr, en) = match self {
+            Self::Zip => (
+                "son contenu est une archive ZIP (un classeur .xlsx ?)",
+                "its content is a ZIP archive (an .xlsx workbook?)",
+            ),
+            Self::Ole2 => (
+                "son contenu est un fichier composite OLE2 (un classeur .xls, ou un fichier Excel protégé \
+                 par mot de passe)",
+                "its content is an OLE2 compound file (an .xls workbook, or a password-protected Excel file)",
+            ),
+            Self::Utf16 => (
+                "son contenu est du texte UTF-16, qui n’est pas pris en charge : enregistrez-le en CSV UTF-8",
+                "its content is UTF-16 text, which is not supported: save it as CSV UTF-8",
+            ),
+            Self::Text => (
+                "son contenu est du texte brut (un fichier .csv ?)",
+                "its content is plain text (a .csv file?)",
+            ),
+            Self::Binary => (
+                "son contenu est binaire, ce n’est pas un tableur",
+                "its content is binary data, not a spreadsheet",
+            ),
+        };
+        Text::new(fr, en)
     }
 }
 
@@ -87,18 +103,15 @@ pub fn detect_format(head: &[u8], file_name: &str) -> Result<FileFormat, SheetEr
     }
     if claimed == FileFormat::Csv && content == Content::Utf16 {
         return Err(SheetError::Encoding {
-            detail: Content::Utf16.describe().to_owned(),
+            detail: Content::Utf16.describe(),
         });
     }
     let detail = if head.is_empty() {
-        "it is empty"
+        Text::new("il est vide", "it is empty")
     } else {
         content.describe()
     };
-    Err(SheetError::FormatMismatch {
-        extension,
-        detail: detail.to_owned(),
-    })
+    Err(SheetError::FormatMismatch { extension, detail })
 }
 
 #[cfg(test)]

@@ -3,8 +3,11 @@
 
 use std::io;
 
-/// Why a file cannot be read. [`SheetError::code`] is stable and safe to store or show; the
-/// `Display` text is meant for an operator and names the row / column / limit involved.
+use foxflow_domain::{Text, text};
+
+/// Why a file cannot be read. [`SheetError::code`] is stable and safe to store or show;
+/// [`SheetError::message`] is meant for an operator, in French and English, and names the row /
+/// column / limit involved. `Display` is the English message (logs).
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum SheetError {
@@ -14,23 +17,23 @@ pub enum SheetError {
 
     /// The content and the extension disagree (an XLS renamed `.csv`, a text file named `.xlsx`,
     /// a ZIP that is not an OOXML workbook, binary bytes in a CSV…).
-    #[error("the file is named .{extension} but {detail}")]
-    FormatMismatch { extension: String, detail: String },
+    #[error("the file is named .{extension} but {}", detail.en)]
+    FormatMismatch { extension: String, detail: Text },
 
     /// The container or the sheet is corrupt, truncated, password-protected, or made the parser fail.
     #[error("unreadable {format} file: {detail}")]
     Unreadable { format: &'static str, detail: String },
 
     /// Text that is neither UTF-8 nor Windows-1252 as detected, or UTF-16.
-    #[error("text encoding problem: {detail}")]
-    Encoding { detail: String },
+    #[error("text encoding problem: {}", detail.en)]
+    Encoding { detail: Text },
 
     /// A row (or a sheet's declared extent) with more non-empty columns than allowed. Rows are
     /// named as a spreadsheet program numbers them: 1-based, blank rows included; for CSV the
     /// physical line where the record starts.
-    #[error("{location} has {columns} columns, more than the maximum of {max}")]
+    #[error("{} has {columns} columns, more than the maximum of {max}", location.en)]
     TooManyColumns {
-        location: String,
+        location: Text,
         columns: usize,
         max: usize,
     },
@@ -45,8 +48,8 @@ pub enum SheetError {
     },
 
     /// More data rows than allowed, or a sheet that declares more rows than the format allows.
-    #[error("{detail}")]
-    TooManyRows { detail: String },
+    #[error("{}", detail.en)]
+    TooManyRows { detail: Text },
 
     /// An XLSX whose decompressed content is too large or too compressed.
     #[error("possible zip bomb: {detail}")]
@@ -96,6 +99,73 @@ impl SheetError {
         "file_too_large",
         "io",
     ];
+
+    /// What the operator reads, in French and English. Technical details a parser gives
+    /// (a corrupt record, a ZIP error) are quoted as the parser wrote them.
+    pub fn message(&self) -> Text {
+        match self {
+            Self::UnknownFormat { extension } => text!(
+                "type de fichier {extension:?} non pris en charge : les fichiers acceptés sont .csv, .txt, \
+                 .tsv, .xlsx ou .xls",
+                "unsupported file type {extension:?}: expected .csv, .txt, .tsv, .xlsx or .xls"
+            ),
+            Self::FormatMismatch { extension, detail } => detail.prefixed(
+                &format!("le fichier porte l’extension .{extension} mais "),
+                &format!("the file is named .{extension} but "),
+            ),
+            Self::Encoding { detail } => {
+                detail.prefixed("problème d’encodage du texte : ", "text encoding problem: ")
+            }
+            Self::Unreadable { format, detail } => text!(
+                "fichier {format} illisible : {detail}",
+                "unreadable {format} file: {detail}"
+            ),
+            Self::TooManyColumns {
+                location,
+                columns,
+                max,
+            } => {
+                let Text { fr, en } = location;
+                text!(
+                    "{fr} compte {columns} colonnes, plus que le maximum de {max}",
+                    "{en} has {columns} columns, more than the maximum of {max}"
+                )
+            }
+            Self::CellTooLong {
+                row,
+                column,
+                chars,
+                max,
+            } => text!(
+                "ligne {row}, colonne {column} : une cellule de {chars} caractères dépasse le maximum de {max}",
+                "row {row}, column {column}: a cell of {chars} characters exceeds the maximum of {max}"
+            ),
+            Self::TooManyRows { detail } => detail.clone(),
+            Self::ZipBomb { detail } => text!("bombe ZIP probable : {detail}", "possible zip bomb: {detail}"),
+            Self::XmlEntities { part } => text!(
+                "la partie XML {part:?} déclare un DOCTYPE ou une ENTITY, ce qui n’est pas accepté",
+                "XML part {part:?} declares a DOCTYPE or ENTITY, which is not allowed"
+            ),
+            Self::TooManySharedStrings { count, max } => text!(
+                "le classeur compte {count} chaînes partagées, plus que le maximum de {max}",
+                "the workbook has {count} shared strings, more than the maximum of {max}"
+            ),
+            Self::SheetTooLarge { detail } => {
+                text!("feuille trop grande : {detail}", "sheet too large: {detail}")
+            }
+            Self::TooComplex { detail } => {
+                text!("fichier trop complexe : {detail}", "file too complex: {detail}")
+            }
+            Self::FileTooLarge { max } => text!(
+                "le fichier dépasse {max} octets",
+                "the file is larger than {max} bytes"
+            ),
+            Self::Io(e) => text!(
+                "impossible de lire le fichier envoyé : {e}",
+                "could not read the uploaded file: {e}"
+            ),
+        }
+    }
 
     /// A stable snake_case identifier, e.g. for `last_error` or metrics labels.
     pub fn code(&self) -> &'static str {
@@ -152,7 +222,7 @@ mod tests {
     #[test]
     fn codes_are_stable_snake_case() {
         let e = SheetError::TooManyColumns {
-            location: "row 3".into(),
+            location: Text::new("la ligne 3", "row 3"),
             columns: 600,
             max: 512,
         };
@@ -160,6 +230,11 @@ mod tests {
         assert_eq!(
             e.to_string(),
             "row 3 has 600 columns, more than the maximum of 512"
+        );
+        assert_eq!(e.message().en, e.to_string());
+        assert_eq!(
+            e.message().fr,
+            "la ligne 3 compte 600 colonnes, plus que le maximum de 512"
         );
         let io = SheetError::from(io::Error::other("disk"));
         assert_eq!(io.code(), "io");

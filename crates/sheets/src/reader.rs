@@ -5,6 +5,7 @@ use std::io::Read;
 use crate::csv_source::{self, CsvInfo};
 use crate::source::{RawRow, RawSource};
 use crate::{FileFormat, Limits, SheetError, SheetRow, xls, xlsx};
+use foxflow_domain::text;
 
 /// Rows of one uploaded file, header first. Build it with [`open`]; it is `Send`, so it can move
 /// into `spawn_blocking`. Also an `Iterator<Item = Result<SheetRow, SheetError>>`.
@@ -108,7 +109,10 @@ impl RowReader {
             && self.returned >= max
         {
             return Some(Err(SheetError::TooManyRows {
-                detail: format!("the file has more than {max} data rows, the maximum allowed"),
+                detail: text!(
+                    "le fichier compte plus de {max} lignes de données, le maximum accepté",
+                    "the file has more than {max} data rows, the maximum allowed"
+                ),
             }));
         }
         self.returned += 1;
@@ -141,7 +145,7 @@ impl RowReader {
         let (max_columns, max_chars) = (self.limits.max_columns, self.limits.max_cell_chars);
         if raw.cells.len() > max_columns {
             return Err(SheetError::TooManyColumns {
-                location: format!("row {}", raw.row),
+                location: text!("la ligne {row}", "row {row}", row = raw.row),
                 columns: raw.cells.len(),
                 max: max_columns,
             });

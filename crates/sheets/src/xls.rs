@@ -15,6 +15,7 @@ use crate::cell::data_to_string;
 use crate::detect::OLE2_MAGIC;
 use crate::source::{RawRow, RawSource};
 use crate::{Limits, SheetError};
+use foxflow_domain::Text;
 
 const FORMAT: &str = "xls";
 
@@ -29,7 +30,10 @@ pub(crate) fn open(bytes: Vec<u8>, limits: &Limits) -> Result<XlsSource, SheetEr
     if !bytes.starts_with(OLE2_MAGIC) {
         return Err(SheetError::FormatMismatch {
             extension: FORMAT.to_owned(),
-            detail: "its content is not an OLE2 compound file".to_owned(),
+            detail: Text::new(
+                "son contenu n’est pas un fichier composite OLE2",
+                "its content is not an OLE2 compound file",
+            ),
         });
     }
     precheck(&bytes, limits)?;

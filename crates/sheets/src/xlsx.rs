@@ -24,6 +24,7 @@ use crate::cell::data_ref_to_string;
 use crate::detect::ZIP_MAGIC;
 use crate::source::{RawRow, RawSource};
 use crate::{Limits, SheetError};
+use foxflow_domain::{Text, text};
 
 const FORMAT: &str = "xlsx";
 /// Entries smaller than this are not judged on their compression ratio (tiny XML parts compress
@@ -66,7 +67,10 @@ pub(crate) fn open(bytes: Vec<u8>, limits: &Limits) -> Result<XlsxSource, SheetE
     if !bytes.starts_with(ZIP_MAGIC) {
         return Err(SheetError::FormatMismatch {
             extension: FORMAT.to_owned(),
-            detail: "its content is not a ZIP archive".to_owned(),
+            detail: Text::new(
+                "son contenu n’est pas une archive ZIP",
+                "its content is not a ZIP archive",
+            ),
         });
     }
     precheck(&bytes, limits)?;
@@ -133,7 +137,7 @@ fn stream_rows(bytes: Vec<u8>, limits: &Limits, tx: &SyncSender<RowResult>) -> R
         let (row, col) = (u64::from(r) + 1, c as usize);
         if col >= limits.max_columns {
             return Err(SheetError::TooManyColumns {
-                location: format!("row {row}"),
+                location: text!("la ligne {row}", "row {row}"),
                 columns: col + 1,
                 max: limits.max_columns,
             }
@@ -175,14 +179,18 @@ fn check_dimensions(dimensions: Dimensions, limits: &Limits) -> Result<(), Sheet
     let rows = u64::from(dimensions.end.0) + 1;
     if columns > limits.max_columns {
         return Err(SheetError::TooManyColumns {
-            location: format!("the sheet's declared extent ({rows} rows × {columns} columns)"),
+            location: text!(
+                "l’étendue déclarée de la feuille ({rows} lignes × {columns} colonnes)",
+                "the sheet's declared extent ({rows} rows × {columns} columns)"
+            ),
             columns,
             max: limits.max_columns,
         });
     }
     if rows > EXCEL_MAX_ROWS {
         return Err(SheetError::TooManyRows {
-            detail: format!(
+            detail: text!(
+                "la feuille déclare {rows} lignes, plus qu’une feuille Excel ne peut en contenir ({EXCEL_MAX_ROWS})",
                 "the sheet declares {rows} rows, more than an Excel sheet can hold ({EXCEL_MAX_ROWS})"
             ),
         });
@@ -235,9 +243,12 @@ fn precheck(bytes: &[u8], limits: &Limits) -> Result<(), SheetError> {
     if !has("[content_types].xml") || !has("xl/workbook.xml") {
         return Err(SheetError::FormatMismatch {
             extension: FORMAT.to_owned(),
-            detail: "it is a ZIP archive without the OOXML parts [Content_Types].xml and xl/workbook.xml: \
-                     not an XLSX workbook"
-                .to_owned(),
+            detail: Text::new(
+                "c’est une archive ZIP sans les parties OOXML [Content_Types].xml et xl/workbook.xml : \
+                 ce n’est pas un classeur XLSX",
+                "it is a ZIP archive without the OOXML parts [Content_Types].xml and xl/workbook.xml: \
+                 not an XLSX workbook",
+            ),
         });
     }
 

@@ -13,6 +13,7 @@ use std::mem::size_of;
 use calamine::{Cell, Data};
 
 use crate::{Limits, SheetError};
+use foxflow_domain::Text;
 
 const FORMAT: &str = "xls";
 /// calamine moves through Continue records with `Vec::remove(0)`, quadratic in their number.
@@ -426,7 +427,7 @@ pub(super) fn check(stream: &[u8], limits: &Limits) -> Result<(), SheetError> {
             let columns = cost.values.columns_from_a();
             if columns > limits.max_columns as u64 {
                 return Err(SheetError::TooManyColumns {
-                    location: "the first sheet".to_owned(),
+                    location: Text::new("la première feuille", "the first sheet"),
                     columns: usize::try_from(columns).unwrap_or(usize::MAX),
                     max: limits.max_columns,
                 });
