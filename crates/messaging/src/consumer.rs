@@ -329,11 +329,11 @@ async fn process_delivery(
                 m.routing_key(),
                 settings.queue.as_str()
             );
-            park(&settings, &publisher, &delivery, attempt, &reason).await;
+            park(&settings, &publisher, &delivery, attempt, &reason, None).await;
             return;
         }
         Err(e) => {
-            park(&settings, &publisher, &delivery, attempt, &e.to_string()).await;
+            park(&settings, &publisher, &delivery, attempt, &e.to_string(), None).await;
             return;
         }
     };
@@ -387,7 +387,7 @@ async fn process_delivery(
         // The job a parked message names is failed by the dead-letter
         // recorder, which reads a copy of everything parked (dead_letters).
         HandlerOutcome::Park(reason) => {
-            park(&settings, &publisher, &delivery, attempt, &reason).await;
+            park(&settings, &publisher, &delivery, attempt, &reason, None).await;
         }
         HandlerOutcome::Retry(reason) if attempt < i64::from(settings.max_retries) => {
             tracing::warn!(%reason, attempt = attempt + 1, max = settings.max_retries, "transient failure; retrying after the delay");
@@ -403,8 +403,10 @@ async fn process_delivery(
             }
         }
         HandlerOutcome::Retry(reason) => {
-            let reason = format!("gave up after {} retries: {reason}", settings.max_retries);
-            park(&settings, &publisher, &delivery, attempt, &reason).await;
+            let max = settings.max_retries;
+            let reason_fr = format!("abandonné après {max} nouvelles tentatives : {reason}");
+            let reason = format!("gave up after {max} retries: {reason}");
+            park(&settings, &publisher, &delivery, attempt, &reason, Some(&reason_fr)).await;
         }
     }
 }
@@ -432,10 +434,14 @@ async fn park(
     delivery: &Delivery,
     attempt: i64,
     reason: &str,
+    reason_fr: Option<&str>,
 ) -> bool {
     tracing::error!(%reason, queue = settings.queue.as_str(), "parking message");
-    let env = republish(delivery, settings.topology.dead_exchange(), settings, attempt)
+    let mut env = republish(delivery, settings.topology.dead_exchange(), settings, attempt)
         .with_str_header(headers::REASON, reason);
+    if let Some(fr) = reason_fr {
+        env = env.with_str_header(headers::REASON_FR, fr);
+    }
     let parked = forward(publisher, delivery, &env, "parked copy").await;
     if parked {
         count(settings, "parked");

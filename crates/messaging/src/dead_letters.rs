@@ -14,6 +14,7 @@
 
 use crate::{Backoff, Topology, broker, headers};
 use foxflow_domain::messages::{Message, QueueKind};
+use foxflow_domain::{Text, text};
 use futures::StreamExt;
 use futures::future::BoxFuture;
 use lapin::message::Delivery;
@@ -28,15 +29,16 @@ pub trait DeadLetterSink: Send + Sync + 'static {
     /// Marks what `message` names as failed for `reason`; idempotent (a
     /// record can be redelivered). `Err` means "not now" (the database is
     /// unreachable): the copy is kept and offered again.
-    fn record(&self, message: Message, reason: String) -> BoxFuture<'static, Result<(), String>>;
+    fn record(&self, message: Message, reason: Text) -> BoxFuture<'static, Result<(), String>>;
 }
 
 /// Why the broker or a consumer sent a message to the parking queue, in
 /// words: Foxflow's own `x-reason` when it parked it, else the broker's
 /// `x-death` record.
-pub fn reason_of(headers: Option<&FieldTable>) -> String {
+pub fn reason_of(headers: Option<&FieldTable>) -> Text {
     if let Some(reason) = headers::get_str(headers, headers::REASON) {
-        return reason;
+        let fr = headers::get_str(headers, headers::REASON_FR).unwrap_or_else(|| reason.clone());
+        return Text::new(fr, reason);
     }
     let death = headers
         .and_then(|h| h.inner().get("x-death"))
@@ -49,20 +51,35 @@ pub fn reason_of(headers: Option<&FieldTable>) -> String {
             _ => None,
         });
     let Some(death) = death else {
-        return "dead-lettered with no reason recorded (moved to the parking queue by hand?)".into();
+        return Text::new(
+            "mis de côté sans raison enregistrée (déplacé à la main dans la file de mise à l’écart ?)",
+            "dead-lettered with no reason recorded (moved to the parking queue by hand?)",
+        );
     };
     let why = headers::get_str(Some(&death), "reason").unwrap_or_default();
     let queue = headers::get_str(Some(&death), "queue").unwrap_or_else(|| "its queue".into());
     match why.as_str() {
-        "delivery_limit" => format!(
-            "delivery_limit: the broker gave up on this message after {} deliveries from {queue} \
+        "delivery_limit" => text!(
+            "delivery_limit : le broker a abandonné ce message après {limit} livraisons depuis {queue} \
+             jamais acquittées — à chaque fois, le worker qui le tenait a été tué, a manqué de mémoire \
+             ou a perdu sa connexion ; relancez-le une fois la cause corrigée (docs/reliability.md)",
+            "delivery_limit: the broker gave up on this message after {limit} deliveries from {queue} \
              that were never acknowledged — each time, the worker holding it was killed, ran out \
              of memory or lost its connection; retry it once the cause is fixed (docs/reliability.md)",
-            crate::topology::DELIVERY_LIMIT
+            limit = crate::topology::DELIVERY_LIMIT
         ),
-        "rejected" => format!("rejected: a consumer of {queue} refused this message"),
-        "" => "dead-lettered by the broker with no reason recorded".into(),
-        other => format!("{other}: the broker dead-lettered this message from {queue}"),
+        "rejected" => text!(
+            "rejected : un consommateur de {queue} a refusé ce message",
+            "rejected: a consumer of {queue} refused this message"
+        ),
+        "" => Text::new(
+            "mis de côté par le broker sans raison enregistrée",
+            "dead-lettered by the broker with no reason recorded",
+        ),
+        other => text!(
+            "{other} : le broker a mis ce message de côté depuis {queue}",
+            "{other}: the broker dead-lettered this message from {queue}"
+        ),
     }
 }
 
@@ -221,14 +238,21 @@ mod tests {
     #[test]
     fn foxflow_reason_first_then_the_brokers() {
         let mut h = death("delivery_limit");
-        assert!(reason_of(Some(&h)).starts_with("delivery_limit: the broker gave up"));
-        assert!(reason_of(Some(&h)).contains("fox.imports"));
+        assert!(reason_of(Some(&h)).en.starts_with("delivery_limit: the broker gave up"));
+        assert!(reason_of(Some(&h)).fr.starts_with("delivery_limit : le broker a abandonné"));
+        assert!(reason_of(Some(&h)).en.contains("fox.imports"));
         h.insert(
             ShortString::from(headers::REASON),
             AMQPValue::LongString(LongString::from(b"gave up after 3 retries".to_vec())),
         );
-        assert_eq!(reason_of(Some(&h)), "gave up after 3 retries");
-        assert!(reason_of(Some(&death("rejected"))).starts_with("rejected:"));
-        assert!(reason_of(None).contains("no reason recorded"));
+        assert_eq!(reason_of(Some(&h)).en, "gave up after 3 retries");
+        assert_eq!(reason_of(Some(&h)).fr, "gave up after 3 retries");
+        h.insert(
+            ShortString::from(headers::REASON_FR),
+            AMQPValue::LongString(LongString::from("abandonné après 3 nouvelles tentatives".as_bytes().to_vec())),
+        );
+        assert_eq!(reason_of(Some(&h)).fr, "abandonné après 3 nouvelles tentatives");
+        assert!(reason_of(Some(&death("rejected"))).en.starts_with("rejected:"));
+        assert!(reason_of(None).en.contains("no reason recorded"));
     }
 }

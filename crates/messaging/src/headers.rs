@@ -6,6 +6,9 @@ use lapin::types::{AMQPValue, FieldTable, LongString, ShortString};
 pub const ATTEMPT: &str = "x-attempt";
 /// Why a message was parked.
 pub const REASON: &str = "x-reason";
+/// The same in French, when Foxflow has it (docs/api.md "Languages"); a
+/// reader without it uses `x-reason` for both languages.
+pub const REASON_FR: &str = "x-reason-fr";
 /// W3C trace context of the code that published the message.
 pub const TRACEPARENT: &str = "traceparent";
 

@@ -1,6 +1,7 @@
 //! What the dead-letter recorder writes: the job or AI task a parked message
 //! names ends failed, with the reason (`foxflow_messaging::dead_letters`).
 
+use foxflow_domain::Text;
 use foxflow_domain::messages::Message;
 use foxflow_messaging::dead_letters::DeadLetterSink;
 use foxflow_storage::ai::{self, TaskStatus};
@@ -14,7 +15,7 @@ use futures::future::BoxFuture;
 pub struct RecordInDatabase(pub DbPool);
 
 impl DeadLetterSink for RecordInDatabase {
-    fn record(&self, message: Message, reason: String) -> BoxFuture<'static, Result<(), String>> {
+    fn record(&self, message: Message, reason: Text) -> BoxFuture<'static, Result<(), String>> {
         let pool = self.0.clone();
         async move {
             let result: Result<(), StorageError> = async {
@@ -26,7 +27,8 @@ impl DeadLetterSink for RecordInDatabase {
                     }
                     Message::AiGenerationRequested { task_id, .. } => {
                         tracing::warn!(%task_id, %reason, "AI task's message left its queue; the task ends");
-                        ai::finish_task(&mut conn, task_id, TaskStatus::Failed, &reason)
+                        // AI tasks keep one message (English) until they get a column for the other.
+                        ai::finish_task(&mut conn, task_id, TaskStatus::Failed, &reason.en)
                             .await
                             .map(|_| ())
                     }

@@ -5,6 +5,7 @@ use crate::Result;
 use crate::schema::import_errors;
 use diesel::prelude::*;
 use diesel_async::{AsyncPgConnection, RunQueryDsl};
+use foxflow_domain::Lang;
 use serde::Serialize;
 use uuid::Uuid;
 
@@ -34,7 +35,10 @@ pub struct NewImportError {
     pub column: Option<String>,
     pub value: Option<String>,
     pub code: String,
+    /// French (the default language, docs/api.md "Languages").
     pub message: String,
+    /// English; `None` only for rows written before messages had two languages.
+    pub message_en: Option<String>,
     pub raw: Option<serde_json::Value>,
     /// [`Severity::as_str`].
     pub severity: &'static str,
@@ -50,10 +54,29 @@ pub struct ImportErrorRow {
     pub column: Option<String>,
     pub value: Option<String>,
     pub code: String,
+    /// In the request's language (docs/api.md "Languages"): French by
+    /// default, English with `Accept-Language: en`.
     pub message: String,
+    /// The English message, read with the row; see [`ImportErrorRow::in_lang`].
+    #[serde(skip)]
+    #[schema(ignore)]
+    pub message_en: Option<String>,
     /// The original row, column name → text, in the file's order.
     #[schema(value_type = Option<Object>)]
     pub raw: Option<serde_json::Value>,
+}
+
+impl ImportErrorRow {
+    /// The row with its message in `lang`. A row written before messages had
+    /// two languages has one message, used for both.
+    pub fn in_lang(mut self, lang: Lang) -> Self {
+        if lang == Lang::En
+            && let Some(en) = self.message_en.take()
+        {
+            self.message = en;
+        }
+        self
+    }
 }
 
 /// A page of a job's error (or warning) lines, in row order, with their total.

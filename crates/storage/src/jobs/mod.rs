@@ -64,7 +64,11 @@ pub struct ImportJob {
     pub normalized_values: i64,
     pub unknown_columns: Vec<String>,
     pub attempts: i32,
+    /// French (the default language); English in `last_error_en`.
     pub last_error: Option<String>,
+    /// `None` on jobs that ended before messages had two languages: read
+    /// `last_error` then, whatever the language asked.
+    pub last_error_en: Option<String>,
     pub checkpoint_row: i64,
     pub lease_owner: Option<String>,
     pub lease_expires_at: Option<DateTime<Utc>>,

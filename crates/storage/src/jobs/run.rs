@@ -12,7 +12,7 @@ use crate::{Result, StorageError};
 use chrono::{DateTime, Utc};
 use diesel::prelude::*;
 use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
-use foxflow_domain::JobStatus;
+use foxflow_domain::{JobStatus, Text, text};
 use foxflow_domain::webhooks::WebhookEvent;
 use std::time::Duration;
 use uuid::Uuid;
@@ -83,11 +83,14 @@ pub async fn claim(
         if job.lost_workers <= max_lost_workers {
             return Ok(Claim::Claimed(job));
         }
-        let reason = format!(
-            "worker_lost: the worker running this import stopped {} times without finishing it \
+        let lost = job.lost_workers;
+        let reason = text!(
+            "worker_lost : le worker qui exécutait cet import s’est arrêté {lost} fois sans le terminer \
+             (tué, à court de mémoire ou planté) ; il n’a pas été relancé. Vérifiez les journaux et les \
+             limites de mémoire des workers, puis relancez-le (docs/reliability.md)",
+            "worker_lost: the worker running this import stopped {lost} times without finishing it \
              (killed, out of memory or crashed); it was not started again. Check the workers' \
-             logs and memory limits, then retry it (docs/reliability.md)",
-            job.lost_workers
+             logs and memory limits, then retry it (docs/reliability.md)"
         );
         fail(conn, id, &reason).await?;
     }
@@ -295,7 +298,7 @@ pub async fn finish(
     conn: &mut AsyncPgConnection,
     job_id: Uuid,
     lease_token: &str,
-    file_error: Option<(&str, &str)>,
+    file_error: Option<(&str, &Text)>,
 ) -> Result<ImportJob> {
     conn.transaction::<_, StorageError, _>(async |conn| {
         // Locked: a cancel request waits for the final status, and is then
@@ -323,13 +326,14 @@ pub async fn finish(
                         column: None,
                         value: None,
                         code: code.to_owned(),
-                        message: message.to_owned(),
+                        message: message.fr.clone(),
+                        message_en: Some(message.en.clone()),
                         raw: None,
                         severity: Severity::Error.as_str(),
                     })
                     .execute(conn)
                     .await?;
-                (JobStatus::Error, Some(message.to_owned()))
+                (JobStatus::Error, Some(message.clone()))
             }
             (None, Some(by)) => (JobStatus::Cancelled, Some(cancel_note(by))),
             (None, None) => (JobStatus::from_counts(job.total_rows, job.error_rows), None),
@@ -342,7 +346,8 @@ pub async fn finish(
         let job = diesel::update(import_jobs::table.find(job_id))
             .set((
                 import_jobs::status.eq(status),
-                import_jobs::last_error.eq(last_error),
+                import_jobs::last_error.eq(last_error.as_ref().map(|t| t.fr.clone())),
+                import_jobs::last_error_en.eq(last_error.map(|t| t.en)),
                 import_jobs::completed_at.eq(diesel::dsl::now),
                 import_jobs::lease_owner.eq(None::<String>),
                 import_jobs::lease_expires_at.eq(None::<DateTime<Utc>>),
@@ -359,13 +364,15 @@ pub async fn finish(
 }
 
 /// Marks a job `error` whatever its lease (retries exhausted, message parked).
-pub async fn fail(conn: &mut AsyncPgConnection, job_id: Uuid, reason: &str) -> Result<()> {
+/// `reason` is stored in French (`last_error`) and English (`last_error_en`).
+pub async fn fail(conn: &mut AsyncPgConnection, job_id: Uuid, reason: &Text) -> Result<()> {
     conn.transaction::<_, StorageError, _>(async |conn| {
         let job: Option<ImportJob> = diesel::update(import_jobs::table.find(job_id))
             .filter(import_jobs::status.eq_any([JobStatus::Pending, JobStatus::Processing]))
             .set((
                 import_jobs::status.eq(JobStatus::Error),
-                import_jobs::last_error.eq(reason),
+                import_jobs::last_error.eq(&reason.fr),
+                import_jobs::last_error_en.eq(&reason.en),
                 import_jobs::completed_at.eq(diesel::dsl::now),
                 import_jobs::lease_owner.eq(None::<String>),
                 import_jobs::lease_expires_at.eq(None::<DateTime<Utc>>),
@@ -418,7 +425,8 @@ pub(super) async fn cancel_unheld(
             )
             .set((
                 import_jobs::status.eq(JobStatus::Cancelled),
-                import_jobs::last_error.eq(cancel_note(by)),
+                import_jobs::last_error.eq(cancel_note(by).fr),
+                import_jobs::last_error_en.eq(cancel_note(by).en),
                 import_jobs::cancel_requested_by.eq(by),
                 import_jobs::completed_at.eq(diesel::dsl::now),
                 import_jobs::lease_owner.eq(None::<String>),
@@ -438,8 +446,8 @@ pub(super) async fn cancel_unheld(
 }
 
 /// The `last_error` of a cancelled job: who stopped it.
-fn cancel_note(by: &str) -> String {
-    format!("cancelled by {by}")
+fn cancel_note(by: &str) -> Text {
+    text!("annulé par {by}", "cancelled by {by}")
 }
 
 /// Queues `import.completed` for a job that has just become final, in the

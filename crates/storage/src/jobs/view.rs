@@ -7,7 +7,7 @@ use super::errors::{ImportErrorRow, Severity, errors_page};
 use crate::Result;
 use chrono::{DateTime, Utc};
 use diesel_async::AsyncPgConnection;
-use foxflow_domain::{ImportType, JobStatus};
+use foxflow_domain::{ImportType, JobStatus, Lang};
 use serde::Serialize;
 use utoipa::ToSchema;
 use uuid::Uuid;
@@ -41,7 +41,13 @@ pub struct JobView {
     pub normalized_values: i64,
     pub unknown_columns: Vec<String>,
     pub attempts: i32,
+    /// Why the job failed or who cancelled it, in the request's language
+    /// (docs/api.md "Languages").
     pub last_error: Option<String>,
+    /// English `last_error`, read with the job; see [`JobView::in_lang`].
+    #[serde(skip)]
+    #[schema(ignore)]
+    pub last_error_en: Option<String>,
     pub file_purged: bool,
     pub created_at: DateTime<Utc>,
     pub started_at: Option<DateTime<Utc>>,
@@ -86,6 +92,7 @@ impl JobView {
             unknown_columns: job.unknown_columns,
             attempts: job.attempts,
             last_error: job.last_error,
+            last_error_en: job.last_error_en,
             file_purged: job.file_purged_at.is_some(),
             created_at: job.created_at,
             started_at: job.started_at,
@@ -96,6 +103,22 @@ impl JobView {
             reverts_job_id: job.reverts_job_id,
             deleted_rows: job.deleted_rows,
         }
+    }
+
+    /// The view with its messages (`last_error`, the error rows') in `lang`;
+    /// French is how it is built. Old jobs have one message for both.
+    pub fn in_lang(mut self, lang: Lang) -> Self {
+        if lang == Lang::En {
+            if let Some(en) = self.last_error_en.take() {
+                self.last_error = Some(en);
+            }
+            self.errors_preview = self
+                .errors_preview
+                .into_iter()
+                .map(|e| e.in_lang(lang))
+                .collect();
+        }
+        self
     }
 
     /// The full view: with its first [`PREVIEW_ERRORS`] error rows, read only when the job
@@ -187,6 +210,7 @@ mod tests {
             unknown_columns: vec!["x".into()],
             attempts: 1,
             last_error: None,
+            last_error_en: None,
             checkpoint_row: 3,
             lease_owner: None,
             lease_expires_at: None,
