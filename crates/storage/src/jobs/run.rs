@@ -497,6 +497,7 @@ mod tests {
             updated: 1,
             unchanged: 1,
             errors: 1,
+            warnings: 1,
             normalized: 7,
         };
         let mut total = Progress::default();
@@ -510,6 +511,7 @@ mod tests {
                 updated: 2,
                 unchanged: 2,
                 errors: 2,
+                warnings: 2,
                 normalized: 14,
             }
         );
