@@ -406,7 +406,15 @@ async fn process_delivery(
             let max = settings.max_retries;
             let reason_fr = format!("abandonné après {max} nouvelles tentatives : {reason}");
             let reason = format!("gave up after {max} retries: {reason}");
-            park(&settings, &publisher, &delivery, attempt, &reason, Some(&reason_fr)).await;
+            park(
+                &settings,
+                &publisher,
+                &delivery,
+                attempt,
+                &reason,
+                Some(&reason_fr),
+            )
+            .await;
         }
     }
 }

@@ -238,8 +238,16 @@ mod tests {
     #[test]
     fn foxflow_reason_first_then_the_brokers() {
         let mut h = death("delivery_limit");
-        assert!(reason_of(Some(&h)).en.starts_with("delivery_limit: the broker gave up"));
-        assert!(reason_of(Some(&h)).fr.starts_with("delivery_limit : le broker a abandonné"));
+        assert!(
+            reason_of(Some(&h))
+                .en
+                .starts_with("delivery_limit: the broker gave up")
+        );
+        assert!(
+            reason_of(Some(&h))
+                .fr
+                .starts_with("delivery_limit : le broker a abandonné")
+        );
         assert!(reason_of(Some(&h)).en.contains("fox.imports"));
         h.insert(
             ShortString::from(headers::REASON),
@@ -249,7 +257,9 @@ mod tests {
         assert_eq!(reason_of(Some(&h)).fr, "gave up after 3 retries");
         h.insert(
             ShortString::from(headers::REASON_FR),
-            AMQPValue::LongString(LongString::from("abandonné après 3 nouvelles tentatives".as_bytes().to_vec())),
+            AMQPValue::LongString(LongString::from(
+                "abandonné après 3 nouvelles tentatives".as_bytes().to_vec(),
+            )),
         );
         assert_eq!(reason_of(Some(&h)).fr, "abandonné après 3 nouvelles tentatives");
         assert!(reason_of(Some(&death("rejected"))).en.starts_with("rejected:"));

@@ -5,6 +5,7 @@ use crate::pipeline::{self, RunContext, RunEnd};
 use foxflow_config::Config;
 use foxflow_domain::messages::Message;
 use foxflow_domain::values::NafCode;
+use foxflow_domain::{Text, text};
 use foxflow_messaging::{Delivered, Handler, HandlerOutcome};
 use foxflow_sheet_sandbox::Sandbox;
 use foxflow_sheets::Limits;
@@ -126,7 +127,13 @@ impl ImportHandler {
                 &mut conn,
                 job_id,
                 lease_token,
-                Some(("file_purged", "the uploaded file is no longer stored")),
+                Some((
+                    "file_purged",
+                    &Text::new(
+                        "le fichier envoyé n’est plus conservé",
+                        "the uploaded file is no longer stored",
+                    ),
+                )),
             )
             .await?;
             return Ok(HandlerOutcome::Done);
@@ -165,9 +172,10 @@ impl ImportHandler {
             Ok(r) => r?,
             Err(_) => RunEnd::FileError {
                 code: "time_limit",
-                message: format!(
-                    "the import exceeded its hard time limit ({}s) and was aborted",
-                    hard.as_secs()
+                message: text!(
+                    "l’import a dépassé sa limite de temps stricte ({secs} s) et a été interrompu",
+                    "the import exceeded its hard time limit ({secs}s) and was aborted",
+                    secs = hard.as_secs()
                 ),
             },
         };

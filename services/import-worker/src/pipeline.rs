@@ -8,6 +8,7 @@ use crate::write::{Batch, BatchScope, ErrorRow, Writer};
 use diesel_async::{AsyncConnection, AsyncPgConnection};
 use foxflow_domain::ImportType;
 use foxflow_domain::records::{ColumnMap, Record, ReferenceData, shorten};
+use foxflow_domain::{Text, text};
 use foxflow_sheet_sandbox::{Sandbox, SandboxError, Spool};
 use foxflow_sheets::{Limits, SheetRow};
 use foxflow_storage::entities::ParentCache;
@@ -32,7 +33,8 @@ pub enum RunEnd {
     /// The file as a whole cannot be imported; committed rows stay.
     FileError {
         code: &'static str,
-        message: String,
+        /// French and English (stored in `last_error`/`last_error_en`).
+        message: Text,
     },
     /// Shutdown was requested; the checkpoint is committed.
     Interrupted,
@@ -77,7 +79,7 @@ enum Parsed {
     Batch(Batch),
     Failed {
         code: &'static str,
-        message: String,
+        message: Text,
     },
     /// Reading the spool back failed (the worker's disk).
     Fault(String),
@@ -89,9 +91,11 @@ pub async fn run(ctx: RunContext, metrics: &crate::metrics::Metrics) -> Result<R
         None => {
             return Ok(RunEnd::FileError {
                 code: "file_purged",
-                message:
-                    "the uploaded file is no longer stored (purged by the retention policy); upload it again"
-                        .into(),
+                message: Text::new(
+                    "le fichier envoyé n’est plus conservé (supprimé par la politique de rétention) ; \
+                     envoyez-le à nouveau",
+                    "the uploaded file is no longer stored (purged by the retention policy); upload it again",
+                ),
             });
         }
     };
@@ -254,9 +258,12 @@ async fn write_batches(
                 if Instant::now() >= ctx.soft_deadline {
                     return Ok(RunEnd::FileError {
                         code: "soft_time_limit",
-                        message: format!(
-                            "the import took longer than its soft time limit ({}s) and was stopped; rows committed so far are kept",
-                            ctx.soft_limit.as_secs()
+                        message: text!(
+                            "l’import a dépassé sa limite de temps souple ({secs} s) et a été arrêté ; les lignes \
+                             déjà enregistrées sont gardées",
+                            "the import took longer than its soft time limit ({secs}s) and was stopped; rows \
+                             committed so far are kept",
+                            secs = ctx.soft_limit.as_secs()
                         ),
                     });
                 }
@@ -287,7 +294,11 @@ fn settle(end: RunEnd, parser: Result<(), tokio::task::JoinError>) -> RunEnd {
             tracing::error!(error = %e, "the file reader stopped unexpectedly");
             RunEnd::FileError {
                 code: "file_unreadable",
-                message: "the file reader stopped unexpectedly while reading this file; rows committed so far are kept".into(),
+                message: Text::new(
+                    "le lecteur de fichiers s’est arrêté de façon inattendue pendant la lecture de ce fichier ; \
+                     les lignes déjà enregistrées sont gardées",
+                    "the file reader stopped unexpectedly while reading this file; rows committed so far are kept",
+                ),
             }
         }
         (end, _) => end,
@@ -333,7 +344,7 @@ struct ParseJob {
 /// Why the parse stopped early.
 enum Stop {
     /// The file cannot be imported (`code`, message).
-    File(&'static str, String),
+    File(&'static str, Text),
     Fault(String),
 }
 
@@ -454,10 +465,13 @@ impl ParseJob {
                             if self.error_rows > MAX_ERROR_ROWS {
                                 return Err(Stop::File(
                                     "too_many_errors",
-                                    format!(
+                                    text!(
+                                        "plus de {MAX_ERROR_ROWS} lignes de ce fichier sont en erreur ; l’import \
+                                         s’est arrêté à la ligne {line}. Le rapport liste les premières : corrigez \
+                                         le fichier (est-ce le bon type d’import ?) et envoyez-le à nouveau",
                                         "more than {MAX_ERROR_ROWS} rows of this file are in error; the import \
-                                     stopped at row {line}. The report lists the first ones: fix the file \
-                                     (is it the right type of import?) and upload it again"
+                                         stopped at row {line}. The report lists the first ones: fix the file \
+                                         (is it the right type of import?) and upload it again"
                                     ),
                                 ));
                             }

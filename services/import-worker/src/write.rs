@@ -10,6 +10,7 @@ use foxflow_domain::records::{
     CategorieRecord, EntrepriseRecord, Record, RowError, SousCategorieRecord, VilleRecord,
     chosen_establishments,
 };
+use foxflow_domain::text;
 use foxflow_domain::values::Slug;
 use foxflow_storage::StorageError;
 use foxflow_storage::entities::{
@@ -274,9 +275,11 @@ async fn merge(
                         column: Some("categorie".into()),
                         value: Some(s.categorie.clone()),
                         code: "unknown_categorie",
-                        message: format!(
-                            "no catégorie is named `{}`: import it first (as `categories`), or add it to this file",
-                            s.categorie
+                        message: text!(
+                            "aucune catégorie ne s’appelle `{name}` : importez-la d’abord (import `categories`), \
+                             ou ajoutez-la à ce fichier",
+                            "no catégorie is named `{name}`: import it first (as `categories`), or add it to this file",
+                            name = s.categorie
                         ),
                     }],
                     raw: serde_json::json!({"nom": s.nom, "categorie": s.categorie}),
@@ -422,7 +425,8 @@ fn to_error_rows(job_id: Uuid, severity: Severity, rows: &[ErrorRow]) -> Vec<New
                 column: e.column.clone(),
                 value: e.value.clone(),
                 code: e.code.to_owned(),
-                message: e.message.clone(),
+                message: e.message.fr.clone(),
+                message_en: Some(e.message.en.clone()),
                 raw: (i == 0).then(|| row.raw.clone()),
                 severity: severity.as_str(),
             })

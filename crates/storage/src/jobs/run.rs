@@ -12,8 +12,8 @@ use crate::{Result, StorageError};
 use chrono::{DateTime, Utc};
 use diesel::prelude::*;
 use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
-use foxflow_domain::{JobStatus, Text, text};
 use foxflow_domain::webhooks::WebhookEvent;
+use foxflow_domain::{JobStatus, Text, text};
 use std::time::Duration;
 use uuid::Uuid;
 

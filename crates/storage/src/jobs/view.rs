@@ -112,11 +112,7 @@ impl JobView {
             if let Some(en) = self.last_error_en.take() {
                 self.last_error = Some(en);
             }
-            self.errors_preview = self
-                .errors_preview
-                .into_iter()
-                .map(|e| e.in_lang(lang))
-                .collect();
+            self.errors_preview = self.errors_preview.into_iter().map(|e| e.in_lang(lang)).collect();
         }
         self
     }
