@@ -18,9 +18,10 @@ impl Caller {
         if self.0.role >= role {
             Ok(())
         } else {
-            Err(ApiError::Forbidden(format!(
-                "this action needs the `{}` role",
-                role.as_str()
+            Err(ApiError::Forbidden(foxflow_domain::text!(
+                "cette action demande le rôle `{role}`",
+                "this action needs the `{role}` role",
+                role = role.as_str()
             )))
         }
     }

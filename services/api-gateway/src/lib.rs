@@ -3,6 +3,7 @@
 pub mod auth;
 pub mod error;
 mod gauges;
+pub mod lang;
 pub mod observe;
 mod readiness;
 mod report;
@@ -122,20 +123,20 @@ pub async fn start(config: Config, shutdown: Shutdown) -> anyhow::Result<Running
     let server = HttpServer::new(move || {
         App::new()
             .app_data(data.clone())
-            .app_data(
-                web::JsonConfig::default()
-                    .limit(max_json)
-                    .error_handler(|e, _| error::ApiError::bad_request("invalid_json", e.to_string()).into()),
-            )
-            .app_data(
-                web::QueryConfig::default().error_handler(|e, _| {
-                    error::ApiError::bad_request("invalid_query", e.to_string()).into()
-                }),
-            )
-            .app_data(
-                web::PathConfig::default()
-                    .error_handler(|e, _| error::ApiError::bad_request("invalid_path", e.to_string()).into()),
-            )
+            .app_data(web::JsonConfig::default().limit(max_json).error_handler(|e, _| {
+                error::ApiError::bad_request("invalid_json", lang::detail("corps JSON invalide", &e)).into()
+            }))
+            .app_data(web::QueryConfig::default().error_handler(|e, _| {
+                error::ApiError::bad_request(
+                    "invalid_query",
+                    lang::detail("paramètres de requête invalides", &e),
+                )
+                .into()
+            }))
+            .app_data(web::PathConfig::default().error_handler(|e, _| {
+                error::ApiError::bad_request("invalid_path", lang::detail("chemin invalide", &e)).into()
+            }))
+            .wrap(actix_web::middleware::from_fn(lang::localize_errors))
             .wrap(actix_web::middleware::from_fn(observe::observe))
             .configure(routes::configure)
             .default_service(web::to(not_found))

@@ -1,8 +1,11 @@
 //! The XLSX report of one import (docs/spec.md §4.6): a summary sheet, an errors
 //! sheet and a warnings sheet (row, column, value, code, message, then the
-//! original row), and the changes it made (a dry run: would make).
+//! original row), and the changes it made (a dry run: would make). French
+//! from its sheet names to its messages, or English (docs/api.md
+//! "Languages"); codes are the same in both.
 
 use crate::views::JobView;
+use foxflow_domain::Lang;
 use foxflow_storage::jobs::{ChangeView, ImportErrorRow, Severity};
 use rust_xlsxwriter::{Format, Workbook, Worksheet, XlsxError};
 use std::borrow::Cow;
@@ -37,6 +40,7 @@ pub(crate) fn write_text(
 }
 
 fn fit_cell(text: &str) -> Cow<'_, str> {
+    // Cut content stays marked in French: the mark is part of the value.
     const MARK: &str = "… (coupé)";
     match text.char_indices().nth(EXCEL_CELL_CHARS) {
         None => Cow::Borrowed(text),
@@ -59,10 +63,20 @@ pub struct Report {
     /// The next row of the changes sheet.
     next_change: u32,
     quoted: Format,
+    lang: Lang,
+}
+
+/// The report's words in French and English.
+fn words(lang: Lang, fr: &'static str, en: &'static str) -> &'static str {
+    match lang {
+        Lang::Fr => fr,
+        Lang::En => en,
+    }
 }
 
 /// The changes sheet's columns.
 const CHANGE_COLUMNS: [&str; 5] = ["Table", "Clé", "Action", "Champ", "Avant → après"];
+const CHANGE_COLUMNS_EN: [&str; 5] = ["Table", "Key", "Action", "Field", "Before → after"];
 
 /// One sheet of error or warning lines.
 struct Listing {
@@ -80,24 +94,45 @@ impl Listing {
 
 /// The fixed columns of the errors and warnings sheets, before the original row's.
 const FIXED: [&str; 5] = ["Ligne", "Colonne", "Valeur", "Code", "Message"];
+const FIXED_EN: [&str; 5] = ["Row", "Column", "Value", "Code", "Message"];
 
 impl Report {
     /// Starts the errors and warnings sheets; the columns are the original
     /// rows' columns of each, in the file's order
     /// (`foxflow_storage::jobs::error_columns`).
-    pub fn new(error_columns: Vec<String>, warning_columns: Vec<String>) -> Result<Report, XlsxError> {
+    pub fn new(
+        error_columns: Vec<String>,
+        warning_columns: Vec<String>,
+        lang: Lang,
+    ) -> Result<Report, XlsxError> {
         let mut wb = Workbook::new();
         let quoted = Format::new().set_quote_prefix();
         // The summary comes first in the workbook, written at the end.
-        wb.add_worksheet().set_name("Résumé")?;
-        let errors = Listing::start(&mut wb, "Erreurs", error_columns, &quoted)?;
-        let warnings = Listing::start(&mut wb, "Avertissements", warning_columns, &quoted)?;
+        wb.add_worksheet().set_name(words(lang, "Résumé", "Summary"))?;
+        let errors = Listing::start(
+            &mut wb,
+            words(lang, "Erreurs", "Errors"),
+            error_columns,
+            &quoted,
+            lang,
+        )?;
+        let warnings = Listing::start(
+            &mut wb,
+            words(lang, "Avertissements", "Warnings"),
+            warning_columns,
+            &quoted,
+            lang,
+        )?;
         let bold = Format::new().set_bold();
-        let changes = wb
-            .add_worksheet_with_constant_memory()?
-            .set_name("Modifications")?;
+        let changes =
+            wb.add_worksheet_with_constant_memory()?
+                .set_name(words(lang, "Modifications", "Changes"))?;
         changes.set_freeze_panes(1, 0)?;
-        for (c, h) in CHANGE_COLUMNS.iter().enumerate() {
+        let change_columns = match lang {
+            Lang::Fr => CHANGE_COLUMNS,
+            Lang::En => CHANGE_COLUMNS_EN,
+        };
+        for (c, h) in change_columns.iter().enumerate() {
             changes.write_string_with_format(0, c as u16, *h, &bold)?;
         }
         Ok(Report {
@@ -106,6 +141,7 @@ impl Report {
             warnings,
             next_change: 1,
             quoted,
+            lang,
         })
     }
 
@@ -113,18 +149,21 @@ impl Report {
     /// one line per updated field, one per created or deleted row.
     pub fn add_changes(&mut self, changes: &[ChangeView]) -> Result<(), XlsxError> {
         let quoted = &self.quoted;
-        let sheet = self.wb.worksheet_from_name("Modifications")?;
+        let lang = self.lang;
+        let sheet = self
+            .wb
+            .worksheet_from_name(words(lang, "Modifications", "Changes"))?;
         let show = |v: Option<&serde_json::Value>| match v {
             None | Some(serde_json::Value::Null) => "∅".to_owned(),
             Some(serde_json::Value::String(s)) => s.clone(),
             Some(other) => other.to_string(),
         };
         for c in changes {
-            let action = match c.action.as_str() {
-                "created" => "créée",
-                "updated" => "modifiée",
-                "deleted" => "supprimée",
-                other => other,
+            let action = match (c.action.as_str(), lang) {
+                ("created", Lang::Fr) => "créée",
+                ("updated", Lang::Fr) => "modifiée",
+                ("deleted", Lang::Fr) => "supprimée",
+                (other, _) => other,
             };
             let fields: Vec<(String, String)> = match (c.action.as_str(), &c.before, &c.after) {
                 ("updated", before, Some(serde_json::Value::Object(after))) => after
@@ -166,13 +205,18 @@ impl Listing {
         sheet_name: &'static str,
         mut columns: Vec<String>,
         quoted: &Format,
+        lang: Lang,
     ) -> Result<Listing, XlsxError> {
+        let fixed = match lang {
+            Lang::Fr => FIXED,
+            Lang::En => FIXED_EN,
+        };
         // A sheet has 16,384 columns; a wider file's last ones are left out.
         columns.truncate(16_384 - FIXED.len());
         let bold = Format::new().set_bold();
         let sheet = wb.add_worksheet_with_constant_memory()?.set_name(sheet_name)?;
         sheet.set_freeze_panes(1, 0)?;
-        for (c, h) in FIXED.iter().enumerate() {
+        for (c, h) in fixed.iter().enumerate() {
             sheet.write_string_with_format(0, c as u16, *h, &bold)?;
         }
         for (i, h) in columns.iter().enumerate() {
@@ -219,48 +263,77 @@ impl Report {
         let warnings_listed = self.warnings.listed();
         let bold = Format::new().set_bold();
         let quoted = self.quoted.clone();
-        let summary = self.wb.worksheet_from_name("Résumé")?;
+        let lang = self.lang;
+        let w = |fr, en| words(lang, fr, en);
+        let summary = self.wb.worksheet_from_name(w("Résumé", "Summary"))?;
         let mut fields: Vec<(&str, String)> = vec![
             ("Import", job.id.to_string()),
-            ("Fichier", job.file_name.clone()),
+            (w("Fichier", "File"), job.file_name.clone()),
             ("Type", job.import_type.to_string()),
-            ("Statut", job.status.to_string()),
+            (w("Statut", "Status"), job.status.to_string()),
             (
-                "Simulation (dry run)",
-                if job.dry_run { "oui" } else { "non" }.into(),
+                w("Simulation (dry run)", "Dry run"),
+                if job.dry_run {
+                    w("oui", "yes")
+                } else {
+                    w("non", "no")
+                }
+                .into(),
             ),
-            ("Lignes", job.total_rows.to_string()),
-            ("Créées", job.created_rows.to_string()),
-            ("Mises à jour", job.updated_rows.to_string()),
-            ("Inchangées", job.unchanged_rows.to_string()),
-            ("En erreur", job.error_rows.to_string()),
-            ("Avec avertissement", job.warning_rows.to_string()),
+            (w("Lignes", "Rows"), job.total_rows.to_string()),
+            (w("Créées", "Created"), job.created_rows.to_string()),
+            (w("Mises à jour", "Updated"), job.updated_rows.to_string()),
+            (w("Inchangées", "Unchanged"), job.unchanged_rows.to_string()),
+            (w("En erreur", "In error"), job.error_rows.to_string()),
             (
-                "Taux de succès (%)",
+                w("Avec avertissement", "With a warning"),
+                job.warning_rows.to_string(),
+            ),
+            (
+                w("Taux de succès (%)", "Success rate (%)"),
                 job.success_rate.map(|r| r.to_string()).unwrap_or_default(),
             ),
-            ("Colonnes ignorées", job.unknown_columns.join(", ")),
-            ("Créé le", job.created_at.to_rfc3339()),
             (
-                "Terminé le",
+                w("Colonnes ignorées", "Ignored columns"),
+                job.unknown_columns.join(", "),
+            ),
+            (w("Créé le", "Created at"), job.created_at.to_rfc3339()),
+            (
+                w("Terminé le", "Completed at"),
                 job.completed_at.map(|d| d.to_rfc3339()).unwrap_or_default(),
             ),
-            ("Dernière erreur", job.last_error.clone().unwrap_or_default()),
+            (
+                w("Dernière erreur", "Last error"),
+                job.last_error.clone().unwrap_or_default(),
+            ),
         ];
         if listed < job.error_rows {
-            fields.push((
-                "Erreurs listées",
-                format!("les {listed} premières sur {} (feuille Erreurs)", job.error_rows),
-            ));
+            let total = job.error_rows;
+            fields.push(match lang {
+                Lang::Fr => (
+                    "Erreurs listées",
+                    format!("les {listed} premières sur {total} (feuille Erreurs)"),
+                ),
+                Lang::En => (
+                    "Errors listed",
+                    format!("the first {listed} of {total} (Errors sheet)"),
+                ),
+            });
         }
         if warnings_listed < job.warning_rows {
-            fields.push((
-                "Avertissements listés",
-                format!(
-                    "{warnings_listed}, pour les premières lignes seulement : {} lignes en ont (feuille Avertissements)",
-                    job.warning_rows
+            let total = job.warning_rows;
+            fields.push(match lang {
+                Lang::Fr => (
+                    "Avertissements listés",
+                    format!(
+                        "{warnings_listed}, pour les premières lignes seulement : {total} lignes en ont (feuille Avertissements)"
+                    ),
                 ),
-            ));
+                Lang::En => (
+                    "Warnings listed",
+                    format!("{warnings_listed}, for the first rows only: {total} rows have some (Warnings sheet)"),
+                ),
+            });
         }
         for (i, (k, v)) in fields.iter().enumerate() {
             summary.write_string_with_format(i as u32, 0, *k, &bold)?;

@@ -8,6 +8,7 @@ use crate::state::AppState;
 use actix_multipart::Multipart;
 use actix_web::{HttpRequest, web};
 use foxflow_domain::{ImportOptions, ImportType};
+use foxflow_domain::{Text, text};
 use foxflow_storage::{StorageError, files, jobs, pool};
 use futures::TryStreamExt;
 use sha2::{Digest, Sha256};
@@ -58,9 +59,10 @@ pub async fn receive(req: &HttpRequest, payload: web::Payload, state: &AppState)
         .and_then(|v| v.to_str().ok())
         .is_some_and(|v| v.to_ascii_lowercase().starts_with("multipart/form-data"));
     if !is_multipart {
-        return Err(ApiError::UnsupportedMediaType(
-            "send the file as multipart/form-data with fields `file` and `import_type`".into(),
-        ));
+        return Err(ApiError::UnsupportedMediaType(Text::new(
+            "envoyez le fichier en multipart/form-data avec les champs `file` et `import_type`",
+            "send the file as multipart/form-data with fields `file` and `import_type`",
+        )));
     }
     let mut multipart = Multipart::new(req.headers(), payload);
     let mut spooled: Option<Spooled> = None;
@@ -72,14 +74,20 @@ pub async fn receive(req: &HttpRequest, payload: web::Payload, state: &AppState)
     while let Some(mut field) = next(&mut multipart, deadline).await? {
         fields += 1;
         if fields > MAX_FIELDS {
-            return Err(ApiError::bad_request("too_many_fields", "too many form fields"));
+            return Err(ApiError::bad_request(
+                "too_many_fields",
+                Text::new("trop de champs dans le formulaire", "too many form fields"),
+            ));
         }
         let name = field.name().unwrap_or_default().to_owned();
         if name == "file" {
             if spooled.is_some() {
                 return Err(ApiError::bad_request(
                     "several_files",
-                    "send exactly one `file` field",
+                    Text::new(
+                        "envoyez exactement un champ `file`",
+                        "send exactly one `file` field",
+                    ),
                 ));
             }
             let file_name = field
@@ -99,7 +107,7 @@ pub async fn receive(req: &HttpRequest, payload: web::Payload, state: &AppState)
             if text.len() > MAX_TEXT_FIELD {
                 return Err(ApiError::bad_request(
                     "field_too_long",
-                    format!("field `{name}` is too long"),
+                    text!("le champ `{name}` est trop long", "field `{name}` is too long"),
                 ));
             }
         }
@@ -112,13 +120,28 @@ pub async fn receive(req: &HttpRequest, payload: web::Payload, state: &AppState)
         }
     }
 
-    let mut spooled =
-        spooled.ok_or_else(|| ApiError::bad_request("missing_file", "the form has no `file` field"))?;
+    let mut spooled = spooled.ok_or_else(|| {
+        ApiError::bad_request(
+            "missing_file",
+            Text::new(
+                "le formulaire n’a pas de champ `file`",
+                "the form has no `file` field",
+            ),
+        )
+    })?;
     let import_type = import_type
         .as_deref()
-        .ok_or_else(|| ApiError::unprocessable("missing_import_type", "the form has no `import_type` field"))?
+        .ok_or_else(|| {
+            ApiError::unprocessable(
+                "missing_import_type",
+                Text::new(
+                    "le formulaire n’a pas de champ `import_type`",
+                    "the form has no `import_type` field",
+                ),
+            )
+        })?
         .parse::<ImportType>()
-        .map_err(|e| ApiError::unprocessable("invalid_import_type", e.to_string()))?;
+        .map_err(|e| ApiError::unprocessable("invalid_import_type", unknown_import_type(&e)))?;
     // Last of the checks, being the dearest: a form refused for a cheaper
     // reason costs clamd nothing.
     if let Some(scanner) = &state.scanner {
@@ -268,7 +291,21 @@ fn sniff(head: &[u8], file_name: &str) -> Result<(), ApiError> {
     let head = &head[..head.len().min(SNIFF_BYTES)];
     foxflow_sheets::detect_format(head, file_name)
         .map(|_| ())
-        .map_err(|e| ApiError::UnsupportedMediaType(format!("`{file_name}`: {e}")))
+        .map_err(|e| {
+            ApiError::UnsupportedMediaType(
+                e.message()
+                    .prefixed(&format!("`{file_name}` : "), &format!("`{file_name}`: ")),
+            )
+        })
+}
+
+/// `invalid_import_type`'s message: the type given and the four accepted.
+pub(crate) fn unknown_import_type(e: &foxflow_domain::job::UnknownImportType) -> Text {
+    let given = &e.0;
+    text!(
+        "type d’import inconnu `{given}` (types acceptés : entreprises, categories, sous_categories ou villes)",
+        "unknown import type `{given}` (expected entreprises, categories, sous_categories or villes)"
+    )
 }
 
 /// The next part, or the next bytes of a part, within the idle and total
@@ -282,10 +319,11 @@ where
         Ok(item) => item.map_err(bad_multipart),
         Err(_) => Err(ApiError::bad_request(
             "upload_timeout",
-            format!(
-                "the upload was too slow: no bytes for {} s, or over {} s in all",
-                UPLOAD_IDLE_LIMIT.as_secs(),
-                UPLOAD_TIME_LIMIT.as_secs()
+            text!(
+                "l’envoi était trop lent : aucun octet pendant {idle} s, ou plus de {all} s en tout",
+                "the upload was too slow: no bytes for {idle} s, or over {all} s in all",
+                idle = UPLOAD_IDLE_LIMIT.as_secs(),
+                all = UPLOAD_TIME_LIMIT.as_secs()
             ),
         )),
     }
@@ -294,7 +332,10 @@ where
 fn bad_multipart(e: actix_multipart::MultipartError) -> ApiError {
     ApiError::bad_request(
         "invalid_multipart",
-        format!("the multipart body cannot be read: {e}"),
+        text!(
+            "le corps multipart est illisible : {e}",
+            "the multipart body cannot be read: {e}"
+        ),
     )
 }
 
@@ -304,7 +345,10 @@ fn parse_flag(name: &str, v: &str) -> Result<bool, ApiError> {
         "true" | "1" | "yes" | "on" => Ok(true),
         _ => Err(ApiError::unprocessable(
             "invalid_flag",
-            format!("`{name}` must be true or false, not `{v}`"),
+            text!(
+                "`{name}` vaut true ou false, pas `{v}`",
+                "`{name}` must be true or false, not `{v}`"
+            ),
         )),
     }
 }

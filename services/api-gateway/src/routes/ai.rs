@@ -9,6 +9,7 @@ use actix_web::http::header;
 use actix_web::{HttpResponse, get, post, web};
 use foxflow_domain::JobStatus;
 use foxflow_domain::ai_text::{TargetType, TextKind};
+use foxflow_domain::{Text, text};
 use foxflow_storage::ai::{self, NewBatch, TargetFilter};
 use foxflow_storage::auth::Role;
 use foxflow_storage::{jobs, pool};
@@ -83,7 +84,7 @@ pub async fn create(
         .target
         .parse()
         .map_err(|e: foxflow_domain::ai_text::UnknownTarget| {
-            ApiError::unprocessable("invalid_target", e.to_string())
+            ApiError::unprocessable("invalid_target", crate::lang::detail("cible inconnue", &e))
         })?;
     let kinds = kinds_for(target, body.kinds.as_deref())?;
     let mut conn = pool::conn(&state.pool).await?;
@@ -95,7 +96,10 @@ pub async fn create(
             if ids.is_empty() || ids.len() > MAX_IDS {
                 return Err(ApiError::unprocessable(
                     "invalid_ids",
-                    format!("`ids` must list 1 to {MAX_IDS} ids"),
+                    text!(
+                        "`ids` doit lister de 1 à {MAX_IDS} identifiants",
+                        "`ids` must list 1 to {MAX_IDS} ids"
+                    ),
                 ));
             }
             let found = ai::existing_ids(&mut conn, target, &ids).await?;
@@ -107,7 +111,11 @@ pub async fn create(
                     .collect();
                 return Err(ApiError::Unprocessable {
                     code: "unknown_ids",
-                    message: format!("{} of the ids name no {target}", unknown.len()),
+                    message: text!(
+                        "{n} des identifiants ne désignent aucun(e) {target}",
+                        "{n} of the ids name no {target}",
+                        n = unknown.len()
+                    ),
                     details: Some(json!({ "unknown_ids": unknown.iter().take(50).collect::<Vec<_>>() })),
                 });
             }
@@ -120,9 +128,10 @@ pub async fn create(
                 .filter(|j| caller.owner_filter().is_none_or(|o| j.owner_id == Some(o)))
                 .ok_or(ApiError::NotFound("import"))?;
             if !matches!(job.status, JobStatus::Success | JobStatus::Partial) {
-                return Err(ApiError::Conflict(format!(
-                    "import {import_id} is `{}`; texts can be generated once it has imported rows",
-                    job.status
+                return Err(ApiError::Conflict(text!(
+                    "l’import {import_id} est `{status}` ; les textes peuvent être générés une fois des lignes importées",
+                    "import {import_id} is `{status}`; texts can be generated once it has imported rows",
+                    status = job.status
                 )));
             }
             let ids = ai::touched_ids(&mut conn, import_id, target).await?;
@@ -133,7 +142,10 @@ pub async fn create(
             if ids.len() as i64 > MAX_FILTERED {
                 return Err(ApiError::unprocessable(
                     "too_many_targets",
-                    format!("the filter selects more than {MAX_FILTERED} targets; narrow it down"),
+                    text!(
+                        "le filtre sélectionne plus de {MAX_FILTERED} cibles ; restreignez-le",
+                        "the filter selects more than {MAX_FILTERED} targets; narrow it down"
+                    ),
                 ));
             }
             (ids, None, json!({ "filter": filter }))
@@ -141,7 +153,10 @@ pub async fn create(
         _ => {
             return Err(ApiError::unprocessable(
                 "invalid_selection",
-                "give exactly one of `ids`, `import_id` or `filter`",
+                Text::new(
+                    "donnez exactement un de `ids`, `import_id` ou `filter`",
+                    "give exactly one of `ids`, `import_id` or `filter`",
+                ),
             ));
         }
     };
@@ -178,14 +193,15 @@ fn kinds_for(target: TargetType, asked: Option<&[String]>) -> Result<Vec<TextKin
     let mut kinds = Vec::new();
     for k in asked {
         let kind: TextKind = k.parse().map_err(|e: foxflow_domain::ai_text::UnknownKind| {
-            ApiError::unprocessable("invalid_kind", e.to_string())
+            ApiError::unprocessable("invalid_kind", crate::lang::detail("type de texte inconnu", &e))
         })?;
         if !target.has_kind(kind) {
             return Err(ApiError::unprocessable(
                 "invalid_kind",
-                format!(
-                    "a {target} has no `{kind}` text (it has {})",
-                    target
+                text!(
+                    "un(e) {target} n’a pas de texte `{kind}` (il/elle a {has})",
+                    "a {target} has no `{kind}` text (it has {has})",
+                    has = target
                         .kinds()
                         .iter()
                         .map(|k| k.as_str())
@@ -199,7 +215,10 @@ fn kinds_for(target: TargetType, asked: Option<&[String]>) -> Result<Vec<TextKin
         }
     }
     if kinds.is_empty() {
-        return Err(ApiError::unprocessable("invalid_kind", "`kinds` is empty"));
+        return Err(ApiError::unprocessable(
+            "invalid_kind",
+            Text::new("`kinds` est vide", "`kinds` is empty"),
+        ));
     }
     Ok(kinds)
 }

@@ -91,7 +91,7 @@ pub async fn entreprise(
     state: web::Data<AppState>,
     _caller: Caller,
 ) -> Result<HttpResponse, ApiError> {
-    let siren = Siren::parse(&path).map_err(|e| ApiError::bad_request("invalid_siren", e.to_string()))?;
+    let siren = Siren::parse(&path).map_err(|e| ApiError::bad_request("invalid_siren", e.message))?;
     let mut conn = pool::conn(&state.pool).await?;
     let entreprise = directory::entreprise(&mut conn, siren.as_str())
         .await?
@@ -132,12 +132,10 @@ pub async fn entreprises(
     _caller: Caller,
 ) -> Result<HttpResponse, ApiError> {
     let naf_code = given(&query.naf_code)
-        .map(|c| NafCode::parse(c).map_err(|e| ApiError::bad_request("invalid_naf_code", e.to_string())))
+        .map(|c| NafCode::parse(c).map_err(|e| ApiError::bad_request("invalid_naf_code", e.message)))
         .transpose()?;
     let code_postal = given(&query.code_postal)
-        .map(|c| {
-            CodePostal::parse(c).map_err(|e| ApiError::bad_request("invalid_code_postal", e.to_string()))
-        })
+        .map(|c| CodePostal::parse(c).map_err(|e| ApiError::bad_request("invalid_code_postal", e.message)))
         .transpose()?;
     let filter = EntrepriseFilter {
         q: given(&query.q).map(str::to_owned),
@@ -258,9 +256,7 @@ pub async fn villes(
     _caller: Caller,
 ) -> Result<HttpResponse, ApiError> {
     let code_postal = given(&query.code_postal)
-        .map(|c| {
-            CodePostal::parse(c).map_err(|e| ApiError::bad_request("invalid_code_postal", e.to_string()))
-        })
+        .map(|c| CodePostal::parse(c).map_err(|e| ApiError::bad_request("invalid_code_postal", e.message)))
         .transpose()?;
     let filter = VilleFilter {
         q: given(&query.q).map(str::to_owned),

@@ -26,6 +26,7 @@ use crate::views::{Binary, ErrorBody};
 use actix_web::http::header;
 use actix_web::{HttpResponse, get, web};
 use foxflow_domain::ImportType;
+use foxflow_domain::{Text, text};
 use foxflow_storage::exports::{
     self, CategorieExport, EntrepriseExport, ExportFilter, ExportRow, SousCategorieExport, VilleExport,
 };
@@ -124,7 +125,10 @@ fn filter(updated_since: Option<&str>) -> Result<ExportFilter, ApiError> {
                 .map_err(|_| {
                     ApiError::bad_request(
                         "invalid_updated_since",
-                        "updated_since is an RFC 3339 instant (2026-12-01T08:00:00Z) or a date (2026-12-01)",
+                        Text::new(
+                            "updated_since est un instant RFC 3339 (2026-12-01T08:00:00Z) ou une date (2026-12-01)",
+                            "updated_since is an RFC 3339 instant (2026-12-01T08:00:00Z) or a date (2026-12-01)",
+                        ),
                     )
                 })
         })
@@ -280,7 +284,9 @@ async fn xlsx_response(
         Err(XlsxExportError::TooManyRows) => {
             return Err(ApiError::unprocessable(
                 "too_many_rows",
-                format!(
+                text!(
+                    "cet export compte plus de {XLSX_MAX_DATA_ROWS} lignes, plus qu’une feuille n’en contient : \
+                     téléchargez le CSV, ou restreignez-le avec updated_since",
                     "this export has more than {XLSX_MAX_DATA_ROWS} rows, more than a sheet holds: \
                      download the CSV, or narrow it with updated_since"
                 ),
@@ -332,7 +338,7 @@ pub async fn export(
         "xlsx" => xlsx_response(&state, import_type, filter).await,
         _ => Err(ApiError::bad_request(
             "invalid_format",
-            "format is `csv` or `xlsx`",
+            Text::new("format vaut `csv` ou `xlsx`", "format is `csv` or `xlsx`"),
         )),
     }
 }

@@ -2,6 +2,7 @@
 
 use crate::auth::Caller;
 use crate::error::ApiError;
+use crate::lang::RequestLang;
 use crate::routes::Paging;
 use crate::routes::job_access::visible_job;
 use crate::state::AppState;
@@ -10,6 +11,7 @@ use crate::views::{ErrorBody, ImportErrorRow, JobView, Page, StatsView, UploadFo
 use actix_web::http::header;
 use actix_web::{HttpRequest, HttpResponse, get, post, web};
 use foxflow_domain::{ImportType, JobStatus};
+use foxflow_domain::{Lang, Text};
 use foxflow_ratelimit::{ClusterLimiter, Denied};
 use foxflow_storage::auth::Role;
 use foxflow_storage::jobs::{self, ChangeView, JobFilter, Severity};
@@ -79,7 +81,10 @@ pub async fn create(
                 .ok_or_else(|| {
                     ApiError::bad_request(
                         "invalid_idempotency_key",
-                        "Idempotency-Key must be 1-200 visible characters",
+                        Text::new(
+                            "Idempotency-Key compte de 1 à 200 caractères visibles",
+                            "Idempotency-Key must be 1-200 visible characters",
+                        ),
                     )
                 })
         })
@@ -173,14 +178,16 @@ pub async fn list(
     query: web::Query<ListQuery>,
     state: web::Data<AppState>,
     caller: Caller,
+    RequestLang(lang): RequestLang,
 ) -> Result<HttpResponse, ApiError> {
     let status = query
         .status
         .as_deref()
         .filter(|s| !s.is_empty())
         .map(|s| {
-            s.parse::<JobStatus>()
-                .map_err(|e| ApiError::bad_request("invalid_status", e.to_string()))
+            s.parse::<JobStatus>().map_err(|e| {
+                ApiError::bad_request("invalid_status", crate::lang::detail("statut inconnu", &e))
+            })
         })
         .transpose()?;
     let import_type = query
@@ -188,8 +195,9 @@ pub async fn list(
         .as_deref()
         .filter(|s| !s.is_empty())
         .map(|s| {
-            s.parse::<ImportType>()
-                .map_err(|e| ApiError::bad_request("invalid_import_type", e.to_string()))
+            s.parse::<ImportType>().map_err(|e| {
+                ApiError::bad_request("invalid_import_type", crate::upload::unknown_import_type(&e))
+            })
         })
         .transpose()?;
     let (page, per_page) = Paging {
@@ -206,7 +214,10 @@ pub async fn list(
     };
     let mut conn = pool::conn(&state.pool).await?;
     let (items, total) = jobs::list_jobs(&mut conn, &filter).await?;
-    let items = items.into_iter().map(|j| JobView::new(j, Vec::new())).collect();
+    let items = items
+        .into_iter()
+        .map(|j| JobView::new(j, Vec::new()).in_lang(lang))
+        .collect();
     Ok(HttpResponse::Ok().json(Page {
         items,
         total,
@@ -234,10 +245,11 @@ pub async fn get(
     path: web::Path<String>,
     state: web::Data<AppState>,
     caller: Caller,
+    RequestLang(lang): RequestLang,
 ) -> Result<HttpResponse, ApiError> {
     let mut conn = pool::conn(&state.pool).await?;
     let job = visible_job(&mut conn, &caller, &path).await?;
-    Ok(HttpResponse::Ok().json(JobView::load(&mut conn, job).await?))
+    Ok(HttpResponse::Ok().json(JobView::load(&mut conn, job).await?.in_lang(lang)))
 }
 
 /// `GET /api/v1/imports/stats`: jobs by status and type, rows, the mean
@@ -281,8 +293,9 @@ pub async fn errors(
     paging: web::Query<Paging>,
     state: web::Data<AppState>,
     caller: Caller,
+    RequestLang(lang): RequestLang,
 ) -> Result<HttpResponse, ApiError> {
-    lines(&path, &paging, &state, &caller, Severity::Error).await
+    lines(&path, &paging, &state, &caller, Severity::Error, lang).await
 }
 
 /// `GET /api/v1/imports/{id}/warnings?page=&per_page=`, in row order: the
@@ -307,8 +320,9 @@ pub async fn warnings(
     paging: web::Query<Paging>,
     state: web::Data<AppState>,
     caller: Caller,
+    RequestLang(lang): RequestLang,
 ) -> Result<HttpResponse, ApiError> {
-    lines(&path, &paging, &state, &caller, Severity::Warning).await
+    lines(&path, &paging, &state, &caller, Severity::Warning, lang).await
 }
 
 /// One page of a job's error or warning lines.
@@ -318,13 +332,14 @@ async fn lines(
     state: &AppState,
     caller: &Caller,
     severity: Severity,
+    lang: Lang,
 ) -> Result<HttpResponse, ApiError> {
     let mut conn = pool::conn(&state.pool).await?;
     let job = visible_job(&mut conn, caller, id).await?;
     let (page, per_page) = paging.bounds();
     let (items, total) = jobs::errors_page(&mut conn, job.id, severity, page, per_page).await?;
     Ok(HttpResponse::Ok().json(Page {
-        items,
+        items: items.into_iter().map(|e| e.in_lang(lang)).collect(),
         total,
         page,
         per_page,
@@ -337,6 +352,15 @@ enum ReportPage {
     Changes(Vec<ChangeView>),
 }
 
+/// `?lang=` of the report.
+#[derive(Debug, serde::Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct ReportQuery {
+    /// The report's language: `en` for English, anything else French; when
+    /// absent, `Accept-Language` decides (docs/api.md "Languages").
+    pub lang: Option<String>,
+}
+
 /// Error (and warning) lines in one report at most; past that the report says so.
 const REPORT_MAX_ERRORS: i64 = 100_000;
 /// Error rows read from the database at a time while a report is written.
@@ -347,9 +371,10 @@ const REPORT_PAGE: i64 = 2_000;
     context_path = "/api/v1",
     operation_id = "import_report",
     tag = "imports",
-    params(("id" = String, Path, description = "The import's id (UUID)")),
+    params(("id" = String, Path, description = "The import's id (UUID)"), ReportQuery),
     responses(
-        (status = 200, description = "The report: a summary sheet and the error rows",
+        (status = 200, description = "The report: a summary sheet, the error rows and the warnings, \
+         in French, or in English with `?lang=en` or `Accept-Language: en`",
          content_type = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
          body = crate::views::Binary,
          headers(("Content-Disposition" = String, description = "attachment; filename=…"))),
@@ -362,14 +387,18 @@ const REPORT_PAGE: i64 = 2_000;
 #[get("/imports/{id}/report.xlsx")]
 pub async fn report(
     path: web::Path<String>,
+    query: web::Query<ReportQuery>,
     state: web::Data<AppState>,
     caller: Caller,
+    RequestLang(asked): RequestLang,
 ) -> Result<HttpResponse, ApiError> {
+    // `?lang=` is the report's own setting (a link to share); the header otherwise.
+    let lang = query.lang.as_deref().map_or(asked, Lang::from_setting);
     let mut conn = pool::conn(&state.pool).await?;
     let job = visible_job(&mut conn, &caller, &path).await?;
     let error_columns = jobs::error_columns(&mut conn, job.id, Severity::Error).await?;
     let warning_columns = jobs::error_columns(&mut conn, job.id, Severity::Warning).await?;
-    let view = JobView::new(job, Vec::new());
+    let view = JobView::new(job, Vec::new()).in_lang(lang);
     let file_stem = view
         .file_name
         .rsplit_once('.')
@@ -383,10 +412,13 @@ pub async fn report(
     let (pages, mut received) = tokio::sync::mpsc::channel::<ReportPage>(2);
     let dry_run = view.dry_run;
     let builder = web::block(move || -> Result<std::fs::File, anyhow::Error> {
-        let mut report = crate::report::Report::new(error_columns, warning_columns)?;
+        let mut report = crate::report::Report::new(error_columns, warning_columns, lang)?;
         while let Some(page) = received.blocking_recv() {
             match page {
-                ReportPage::Lines(severity, lines) => report.add(severity, &lines)?,
+                ReportPage::Lines(severity, lines) => {
+                    let lines: Vec<_> = lines.into_iter().map(|e| e.in_lang(lang)).collect();
+                    report.add(severity, &lines)?
+                }
                 ReportPage::Changes(made) => report.add_changes(&made)?,
             }
         }
@@ -550,6 +582,7 @@ pub async fn cancel(
     path: web::Path<String>,
     state: web::Data<AppState>,
     caller: Caller,
+    RequestLang(lang): RequestLang,
 ) -> Result<HttpResponse, ApiError> {
     caller.require(Role::Staff)?;
     let mut conn = pool::conn(&state.pool).await?;
@@ -557,7 +590,7 @@ pub async fn cancel(
     let job = jobs::cancel(&mut conn, job.id, &caller.0.name).await?;
     Ok(HttpResponse::Accepted()
         .insert_header((header::LOCATION, format!("/api/v1/imports/{}", job.id)))
-        .json(JobView::new(job, Vec::new())))
+        .json(JobView::new(job, Vec::new()).in_lang(lang)))
 }
 
 /// `POST /api/v1/imports/{id}/revert`: queues a revert job that undoes what

@@ -17,6 +17,7 @@ use actix_web::http::{Uri, header};
 use actix_web::{HttpResponse, delete, get, post, web};
 use chrono::{DateTime, Utc};
 use foxflow_domain::webhooks::{WebhookEvent, WebhookUrl};
+use foxflow_domain::{Text, text};
 use foxflow_storage::auth::Role;
 use foxflow_storage::webhooks::DeliveryStatus;
 use foxflow_storage::{pool, webhooks};
@@ -141,12 +142,15 @@ pub async fn create_webhook(
 ) -> Result<HttpResponse, ApiError> {
     caller.require(Role::Admin)?;
     let body = body.into_inner();
-    let url =
-        WebhookUrl::parse(&body.url).map_err(|e| ApiError::unprocessable("invalid_url", e.to_string()))?;
+    let url = WebhookUrl::parse(&body.url)
+        .map_err(|e| ApiError::unprocessable("invalid_url", crate::lang::detail("URL refusée", &e)))?;
     if body.events.is_empty() {
         return Err(ApiError::Unprocessable {
             code: "invalid_events",
-            message: "`events` must list at least one event".into(),
+            message: Text::new(
+                "`events` doit lister au moins un événement",
+                "`events` must list at least one event",
+            ),
             details: Some(json!({ "known": known_events() })),
         });
     }
@@ -157,7 +161,7 @@ pub async fn create_webhook(
         .collect::<Result<Vec<_>, _>>()
         .map_err(|e| ApiError::Unprocessable {
             code: "invalid_events",
-            message: e.to_string(),
+            message: crate::lang::detail("événement inconnu", &e),
             details: Some(json!({ "known": known_events() })),
         })?;
     let secret = match body.secret {
@@ -167,7 +171,9 @@ pub async fn create_webhook(
             if !ok {
                 return Err(ApiError::unprocessable(
                     "invalid_secret",
-                    format!(
+                    text!(
+                        "`secret` compte de {MIN_SECRET_LEN} à {MAX_SECRET_LEN} caractères ASCII imprimables \
+                         sans espace ; omettez-le pour qu’il soit généré",
                         "`secret` must be {MIN_SECRET_LEN} to {MAX_SECRET_LEN} printable ASCII characters \
                          without spaces; leave it out to have one generated"
                     ),
@@ -197,18 +203,28 @@ async fn check_target(url: &WebhookUrl, networks: &foxflow_config::WebhookNetwor
     let refused = || {
         ApiError::bad_request(
             "target_not_allowed",
-            "the URL's host is or resolves to a loopback, private, link-local, multicast or otherwise \
-             non-public address; webhooks are delivered to public addresses only unless the operator \
-             allows the network (WEBHOOK_ALLOW_PRIVATE_NETWORKS)",
+            Text::new(
+                "l’hôte de l’URL est, ou se résout en, une adresse de bouclage, privée, lien-local, multicast \
+                 ou autrement non publique ; les webhooks ne sont livrés qu’à des adresses publiques, sauf si \
+                 l’exploitant autorise le réseau (WEBHOOK_ALLOW_PRIVATE_NETWORKS)",
+                "the URL's host is or resolves to a loopback, private, link-local, multicast or otherwise \
+                 non-public address; webhooks are delivered to public addresses only unless the operator \
+                 allows the network (WEBHOOK_ALLOW_PRIVATE_NETWORKS)",
+            ),
         )
     };
-    let uri: Uri = url
-        .as_str()
-        .parse()
-        .map_err(|_| ApiError::unprocessable("invalid_url", "the URL has no usable host"))?;
-    let host = uri
-        .host()
-        .ok_or_else(|| ApiError::unprocessable("invalid_url", "the URL has no host"))?;
+    let uri: Uri = url.as_str().parse().map_err(|_| {
+        ApiError::unprocessable(
+            "invalid_url",
+            Text::new("l’URL n’a pas d’hôte utilisable", "the URL has no usable host"),
+        )
+    })?;
+    let host = uri.host().ok_or_else(|| {
+        ApiError::unprocessable(
+            "invalid_url",
+            Text::new("l’URL n’a pas d’hôte", "the URL has no host"),
+        )
+    })?;
     if let Ok(ip) = host
         .trim_start_matches('[')
         .trim_end_matches(']')
