@@ -23,11 +23,12 @@ pub enum ApiError {
     #[error("{0} not found")]
     NotFound(&'static str),
     #[error("{}", message.en)]
-    BadRequest { code: &'static str, message: Text },
+    // Boxed: a `Result<_, ApiError>` stays small (clippy::result_large_err).
+    BadRequest { code: &'static str, message: Box<Text> },
     #[error("{}", message.en)]
     Unprocessable {
         code: &'static str,
-        message: Text,
+        message: Box<Text>,
         details: Option<Value>,
     },
     #[error("the file exceeds the limit of {limit} bytes")]
@@ -65,13 +66,16 @@ impl ApiError {
     }
 
     pub fn bad_request(code: &'static str, message: Text) -> Self {
-        ApiError::BadRequest { code, message }
+        ApiError::BadRequest {
+            code,
+            message: Box::new(message),
+        }
     }
 
     pub fn unprocessable(code: &'static str, message: Text) -> Self {
         ApiError::Unprocessable {
             code,
-            message,
+            message: Box::new(message),
             details: None,
         }
     }
@@ -97,7 +101,9 @@ impl ApiError {
                 };
                 Text::new(fr, format!("{what} not found"))
             }
-            ApiError::BadRequest { message, .. } | ApiError::Unprocessable { message, .. } => message.clone(),
+            ApiError::BadRequest { message, .. } | ApiError::Unprocessable { message, .. } => {
+                (**message).clone()
+            }
             ApiError::PayloadTooLarge { limit } => text!(
                 "le fichier dépasse la limite de {limit} octets",
                 "the file exceeds the limit of {limit} bytes"

@@ -80,10 +80,10 @@ impl Scanner {
                 );
                 Err(ApiError::Unprocessable {
                     code: "infected_file",
-                    message: foxflow_domain::text!(
+                    message: Box::new(foxflow_domain::text!(
                         "le fichier est infecté ({signature}) ; il n’a pas été enregistré",
                         "the file is infected ({signature}); it was not stored"
-                    ),
+                    )),
                     details: Some(serde_json::json!({ "signature": signature })),
                 })
             }

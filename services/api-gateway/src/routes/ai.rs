@@ -111,11 +111,11 @@ pub async fn create(
                     .collect();
                 return Err(ApiError::Unprocessable {
                     code: "unknown_ids",
-                    message: text!(
+                    message: Box::new(text!(
                         "{n} des identifiants ne désignent aucun(e) {target}",
                         "{n} of the ids name no {target}",
                         n = unknown.len()
-                    ),
+                    )),
                     details: Some(json!({ "unknown_ids": unknown.iter().take(50).collect::<Vec<_>>() })),
                 });
             }

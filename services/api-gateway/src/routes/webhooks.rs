@@ -147,10 +147,10 @@ pub async fn create_webhook(
     if body.events.is_empty() {
         return Err(ApiError::Unprocessable {
             code: "invalid_events",
-            message: Text::new(
+            message: Box::new(Text::new(
                 "`events` doit lister au moins un événement",
                 "`events` must list at least one event",
-            ),
+            )),
             details: Some(json!({ "known": known_events() })),
         });
     }
@@ -161,7 +161,7 @@ pub async fn create_webhook(
         .collect::<Result<Vec<_>, _>>()
         .map_err(|e| ApiError::Unprocessable {
             code: "invalid_events",
-            message: crate::lang::detail("événement inconnu", &e),
+            message: Box::new(crate::lang::detail("événement inconnu", &e)),
             details: Some(json!({ "known": known_events() })),
         })?;
     let secret = match body.secret {
