@@ -13,6 +13,7 @@
 //! goes to stdout; `--json` prints only the job JSON on stdout.
 
 use eventsource_stream::Eventsource;
+use foxflow_domain::{Lang, Text};
 use futures::{StreamExt, TryStreamExt};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use reqwest::{StatusCode, multipart};
@@ -94,6 +95,18 @@ pub async fn run(args: ImportArgs) -> i32 {
     }
 }
 
+/// The language of what foxctl says: `FOXCTL_LANG=en` for English, French
+/// otherwise (docs/configuration.md). Only this variable: a developer's
+/// English locale does not change a French operator's output.
+pub fn lang() -> Lang {
+    std::env::var("FOXCTL_LANG").map_or(Lang::Fr, |v| Lang::from_setting(&v))
+}
+
+/// One message in foxctl's language.
+pub(crate) fn say(fr: impl Into<String>, en: impl Into<String>) -> String {
+    Text::new(fr, en).get(lang()).to_owned()
+}
+
 /// The exit code a final status maps to.
 pub fn exit_code_for(status: &str) -> i32 {
     match status {
@@ -113,20 +126,34 @@ pub(crate) struct Api {
 impl Api {
     /// The API at `api_url` with `token`, checked before anything is sent.
     pub(crate) fn new(api_url: &str, token: Option<&str>) -> Result<Api, Failure> {
-        let token = token
-            .filter(|t| !t.trim().is_empty())
-            .ok_or_else(|| Failure::Usage("no token: set FOX_TOKEN or pass --token".into()))?;
+        let token = token.filter(|t| !t.trim().is_empty()).ok_or_else(|| {
+            Failure::Usage(say(
+                "aucun jeton : définissez FOX_TOKEN ou passez --token",
+                "no token: set FOX_TOKEN or pass --token",
+            ))
+        })?;
         let base = api_url.trim_end_matches('/').to_owned();
         if !(base.starts_with("http://") || base.starts_with("https://")) {
-            return Err(Failure::Usage(format!(
-                "the API URL `{base}` must start with http:// or https://"
+            return Err(Failure::Usage(say(
+                format!("l’URL de l’API `{base}` doit commencer par http:// ou https://"),
+                format!("the API URL `{base}` must start with http:// or https://"),
             )));
         }
         let client = reqwest::Client::builder()
             .connect_timeout(Duration::from_secs(10))
             .user_agent(concat!("foxctl/", env!("CARGO_PKG_VERSION")))
+            // The API answers its errors in foxctl's language.
+            .default_headers(reqwest::header::HeaderMap::from_iter([(
+                reqwest::header::ACCEPT_LANGUAGE,
+                reqwest::header::HeaderValue::from_static(lang().as_str()),
+            )]))
             .build()
-            .map_err(|e| Failure::Api(format!("cannot build the HTTP client: {e}")))?;
+            .map_err(|e| {
+                Failure::Api(say(
+                    format!("impossible de créer le client HTTP : {e}"),
+                    format!("cannot build the HTTP client: {e}"),
+                ))
+            })?;
         Ok(Api {
             client,
             base,
@@ -146,7 +173,7 @@ impl Api {
             .bearer_auth(&self.token)
             .send()
             .await
-            .map_err(|e| Failure::Api(format!("cannot reach the API at {}: {}", self.base, chain(&e))))?;
+            .map_err(|e| unreachable_api(&self.base, &e))?;
         expect_json(resp, want).await
     }
 }
@@ -160,22 +187,25 @@ async fn run_inner(args: &ImportArgs) -> Result<i32, Failure> {
         return follow(&api, job, args.wait, args.json).await;
     }
     let (Some(path), Some(import_type)) = (&args.file, &args.import_type) else {
-        return Err(Failure::Usage(
-            "a file and --type are required (or --apply)".into(),
-        ));
+        return Err(Failure::Usage(say(
+            "un fichier et --type sont requis (ou --apply)",
+            "a file and --type are required (or --apply)",
+        )));
     };
     let file = tokio::fs::File::open(path)
         .await
-        .map_err(|e| Failure::Usage(format!("cannot read {}: {e}", path.display())))?;
-    let size = file
-        .metadata()
-        .await
-        .map_err(|e| Failure::Usage(format!("cannot read {}: {e}", path.display())))?
-        .len();
+        .map_err(|e| cannot_read(path, &e))?;
+    let size = file.metadata().await.map_err(|e| cannot_read(path, &e))?.len();
     let file_name = path
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())
-        .ok_or_else(|| Failure::Usage(format!("{} is not a file", path.display())))?;
+        .ok_or_else(|| {
+            let f = path.display();
+            Failure::Usage(say(
+                format!("{f} n’est pas un fichier"),
+                format!("{f} is not a file"),
+            ))
+        })?;
     let show_bars = !args.json;
 
     // Upload, streaming the file with a byte bar.
@@ -203,7 +233,7 @@ async fn run_inner(args: &ImportArgs) -> Result<i32, Failure> {
         .multipart(form)
         .send()
         .await
-        .map_err(|e| Failure::Api(format!("cannot reach the API at {}: {}", api.base, chain(&e))));
+        .map_err(|e| unreachable_api(&api.base, &e));
     upload_bar.finish_and_clear();
     let job = expect_json(resp?, StatusCode::ACCEPTED).await?;
     follow(&api, job, args.wait, args.json).await
@@ -214,14 +244,25 @@ async fn run_inner(args: &ImportArgs) -> Result<i32, Failure> {
 pub(crate) async fn follow(api: &Api, job: Value, wait: bool, json: bool) -> Result<i32, Failure> {
     let id = job["id"]
         .as_str()
-        .ok_or_else(|| Failure::Api("the API accepted the request but returned no job id".into()))?
+        .ok_or_else(|| {
+            Failure::Api(say(
+                "l’API a accepté la demande mais n’a renvoyé aucun identifiant d’import",
+                "the API accepted the request but returned no job id",
+            ))
+        })?
         .to_owned();
     if !wait {
         if json {
             print_json(&job);
         } else {
             println!("{id}");
-            eprintln!("accepted: follow it with --wait, or GET /api/v1/imports/{id}");
+            eprintln!(
+                "{}",
+                say(
+                    format!("accepté : suivez-le avec --wait, ou GET /api/v1/imports/{id}"),
+                    format!("accepted: follow it with --wait, or GET /api/v1/imports/{id}"),
+                )
+            );
         }
         return Ok(EXIT_SUCCESS);
     }
@@ -343,9 +384,18 @@ async fn poll(api: &Api, id: &str, progress: &ProgressBar) -> Result<Value, Fail
             // A restart of the API should not lose the wait: a few tries.
             Err(e) if failures < 10 => {
                 failures += 1;
-                progress.suspend(|| eprintln!("cannot reach the API ({}); retrying", chain(&e)));
+                let why = chain(&e);
+                progress.suspend(|| {
+                    eprintln!(
+                        "{}",
+                        say(
+                            format!("impossible de joindre l’API ({why}) ; nouvel essai"),
+                            format!("cannot reach the API ({why}); retrying"),
+                        )
+                    )
+                });
             }
-            Err(e) => return Err(Failure::Api(format!("cannot reach the API: {}", chain(&e)))),
+            Err(e) => return Err(unreachable_api(&api.base, &e)),
         }
         tokio::time::sleep(POLL_EVERY).await;
     }
@@ -355,13 +405,20 @@ async fn poll(api: &Api, id: &str, progress: &ProgressBar) -> Result<Value, Fail
 /// `{"error": {"code", "message", "details"}}`, as a readable failure.
 pub(crate) async fn expect_json(resp: reqwest::Response, want: StatusCode) -> Result<Value, Failure> {
     let status = resp.status();
-    let text = resp
-        .text()
-        .await
-        .map_err(|e| Failure::Api(format!("HTTP {status}: cannot read the answer: {}", chain(&e))))?;
+    let text = resp.text().await.map_err(|e| {
+        let why = chain(&e);
+        Failure::Api(say(
+            format!("HTTP {status} : réponse illisible : {why}"),
+            format!("HTTP {status}: cannot read the answer: {why}"),
+        ))
+    })?;
     if status == want {
-        return serde_json::from_str(&text)
-            .map_err(|e| Failure::Api(format!("HTTP {status}: the answer is not JSON ({e})")));
+        return serde_json::from_str(&text).map_err(|e| {
+            Failure::Api(say(
+                format!("HTTP {status} : la réponse n’est pas du JSON ({e})"),
+                format!("HTTP {status}: the answer is not JSON ({e})"),
+            ))
+        });
     }
     Err(Failure::Api(describe_error(status, &text)))
 }
@@ -385,6 +442,22 @@ pub fn describe_error(status: StatusCode, body: &str) -> String {
             format!("HTTP {}: {}", status.as_u16(), snippet.trim())
         }
     }
+}
+
+fn cannot_read(file: &std::path::Path, e: &std::io::Error) -> Failure {
+    let f = file.display();
+    Failure::Usage(say(
+        format!("impossible de lire {f} : {e}"),
+        format!("cannot read {f}: {e}"),
+    ))
+}
+
+pub(crate) fn unreachable_api(base: &str, e: &reqwest::Error) -> Failure {
+    let why = chain(e);
+    Failure::Api(say(
+        format!("impossible de joindre l’API à {base} : {why}"),
+        format!("cannot reach the API at {base}: {why}"),
+    ))
 }
 
 pub(crate) fn chain(e: &dyn std::error::Error) -> String {
