@@ -15,6 +15,7 @@ mod faults;
 mod final_state;
 mod formats;
 mod foundation;
+mod french;
 mod hostile;
 mod ops;
 mod outbox;
