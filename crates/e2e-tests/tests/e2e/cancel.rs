@@ -110,7 +110,7 @@ async fn a_pending_import_cancelled_never_starts() {
     let (status, job) = cancel(&app, &alice, &id).await;
     assert_eq!(status, 202, "{job}");
     assert_eq!(job["status"], "cancelled", "{job}");
-    assert_eq!(job["last_error"], "cancelled by alice", "{job}");
+    assert_eq!(job["last_error"], "annulé par alice", "{job}");
     assert_eq!(job["cancel_requested_by"], "alice", "{job}");
     assert!(job["completed_at"].is_string(), "{job}");
     assert!(job["started_at"].is_null(), "{job}");
@@ -198,7 +198,7 @@ async fn a_running_import_cancelled_stops_at_a_batch_boundary() {
     let stopped_in = asked.elapsed();
     println!("cancel: stopped {stopped_in:?} after the request: {job}");
     assert_eq!(job["status"], "cancelled", "{job}");
-    assert_eq!(job["last_error"], "cancelled by test-admin", "{job}");
+    assert_eq!(job["last_error"], "annulé par test-admin", "{job}");
     assert!(
         stopped_in < Duration::from_secs(5),
         "stopped {stopped_in:?} after the request"
@@ -267,7 +267,7 @@ async fn a_cancel_outlives_the_worker_that_was_asked() {
     let _healthy = ServiceProcess::start("import-worker", "cancel-next", app.env());
     let job = app.wait_final(&id, WAIT).await;
     assert_eq!(job["status"], "cancelled", "{job}");
-    assert_eq!(job["last_error"], "cancelled by test-admin", "{job}");
+    assert_eq!(job["last_error"], "annulé par test-admin", "{job}");
     // Not run again: no new attempt, nothing more written.
     assert_eq!(job["attempts"], 1, "{job}");
     assert_eq!(job["created_rows"], committed, "{job}");

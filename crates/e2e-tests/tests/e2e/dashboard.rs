@@ -333,7 +333,8 @@ async fn is_served(app: &TestApp, viewer: &str, method: &str, path: &str) -> boo
         return true;
     }
     let body: Value = resp.json().await.unwrap_or(Value::Null);
-    body["error"]["message"] != "route not found"
+    // The gateway's own 404, in French (the default language).
+    body["error"]["message"] != "route introuvable"
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -308,9 +308,25 @@ async fn a_job_failing_transiently_every_time_is_parked_after_the_max_retries() 
     // Words for the operator; the database's own text stays in the logs
     // (issue 16: `last_error` showed schema and constraint names).
     assert!(
-        reason.contains("gave up after 2 retries")
+        reason.contains("abandonné après 2 nouvelles tentatives")
             && reason.contains("the database asked to try again")
             && !reason.contains("injected conflict"),
+        "{reason}"
+    );
+    let english: serde_json::Value = app
+        .client
+        .get(app.url(&format!("/api/v1/imports/{id}")))
+        .bearer_auth(&app.admin_token)
+        .header("Accept-Language", "en")
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let reason = english["last_error"].as_str().unwrap();
+    assert!(
+        reason.contains("gave up after 2 retries") && !reason.contains("injected conflict"),
         "{reason}"
     );
     assert_eq!(job["attempts"], 3, "the first try and exactly two retries: {job}");

@@ -118,7 +118,8 @@ async fn a_kill_loop_ends_the_job_worker_lost_and_retry_finishes_it() {
     println!("kill loop: {kills} kills, job final {ended_after:?} after the last");
     assert_eq!(job["status"], "error", "{job}");
     let reason = job["last_error"].as_str().unwrap_or_default();
-    assert!(reason.starts_with("worker_lost:"), "{job}");
+    assert!(reason.starts_with("worker_lost : "), "French by default: {job}");
+    assert!(reason.contains("s’est arrêté"), "{job}");
     assert!(
         ended_after < Duration::from_secs(60),
         "ended {ended_after:?} after the last kill"
@@ -215,7 +216,10 @@ async fn a_dead_lettered_job_ends_delivery_limit_even_when_the_database_refuses_
         .unwrap();
     let job = wait_job(&app, &id, Duration::from_secs(60), |j| j["status"] == "error").await;
     let reason = job["last_error"].as_str().unwrap_or_default();
-    assert!(reason.starts_with("delivery_limit:"), "{job}");
+    assert!(
+        reason.starts_with("delivery_limit : le broker a abandonné"),
+        "{job}"
+    );
     assert_eq!(
         foxflow_messaging::dlq::list(url, &topology, QueueKind::Imports, 10)
             .await

@@ -240,7 +240,10 @@ async fn assert_stored(app: &TestApp, job: &Value) {
     assert_eq!(e.get::<_, Option<String>>(2), None, "an `[ND]` cell is no value");
     assert_eq!(e.get::<_, String>(3), "required");
     let message: String = e.get(4);
-    assert!(message.contains("not disseminated"), "{message}");
+    assert!(
+        message.contains("non diffusibles ([ND])"),
+        "French by default: {message}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
