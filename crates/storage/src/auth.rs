@@ -27,13 +27,14 @@ impl Role {
 }
 
 impl std::str::FromStr for Role {
-    type Err = String;
+    type Err = foxflow_domain::Text;
     fn from_str(s: &str) -> std::result::Result<Self, Self::Err> {
         match s {
             "viewer" => Ok(Role::Viewer),
             "staff" => Ok(Role::Staff),
             "admin" => Ok(Role::Admin),
-            other => Err(format!(
+            other => Err(foxflow_domain::text!(
+                "rôle inconnu « {other} » (attendu : admin, staff ou viewer)",
                 "unknown role `{other}` (expected admin, staff or viewer)"
             )),
         }
@@ -78,8 +79,12 @@ pub async fn create_token(conn: &mut AsyncPgConnection, name: &str, role: Role) 
             .get_result(conn)
             .await
             .optional()?;
-        let user_id =
-            user_id.ok_or_else(|| StorageError::Conflict(format!("user `{name}` already exists")))?;
+        let user_id = user_id.ok_or_else(|| {
+            StorageError::Conflict(foxflow_domain::text!(
+                "l’utilisateur « {name} » existe déjà",
+                "user `{name}` already exists"
+            ))
+        })?;
         insert_token(conn, user_id).await
     })
     .await

@@ -14,8 +14,10 @@ pub enum StorageError {
     Query(#[from] DieselError),
     #[error("not found")]
     NotFound,
-    #[error("conflict: {0}")]
-    Conflict(String),
+    /// The request cannot be honoured in the job's state: said to the
+    /// operator, in both languages.
+    #[error("conflict: {}", .0.en)]
+    Conflict(foxflow_domain::Text),
     #[error("migration failed: {0}")]
     Migration(String),
     /// The database URL cannot be used (a bad `sslmode`, an unreadable
@@ -54,7 +56,7 @@ impl StorageError {
             }
             StorageError::NotFound => "not found".into(),
             // Foxflow's own words already.
-            StorageError::Conflict(m) => m.clone(),
+            StorageError::Conflict(m) => m.en.clone(),
             StorageError::Migration(_) => "the database schema is not the expected one".into(),
             StorageError::InvalidUrl(_) => "the database connection is misconfigured".into(),
         }

@@ -442,7 +442,13 @@ fn fit(text: &str, suffix: &str) -> String {
 
 /// The slug of the new name; if taken, with the NAF code; then numbered.
 fn unique_slug(nom: &str, code: &str, slugs: &mut HashSet<String>) -> Result<String> {
-    let invalid = |e: foxflow_domain::ValueError| StorageError::Conflict(format!("no slug for `{nom}`: {e}"));
+    let invalid = |e: foxflow_domain::ValueError| {
+        StorageError::Conflict(foxflow_domain::text!(
+            "pas de slug pour « {nom} » : {}",
+            "no slug for `{nom}`: {}",
+            e.message.get(foxflow_domain::Lang::Fr),
+        ))
+    };
     let base = Slug::from_name(nom).map_err(invalid)?.value;
     let with_code = Slug::from_name(&format!("{nom} {code}")).map_err(invalid)?.value;
     let mut candidates = [base.clone(), with_code.clone()]

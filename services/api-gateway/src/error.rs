@@ -158,7 +158,7 @@ impl From<StorageError> for ApiError {
         match e {
             StorageError::NotFound => ApiError::NotFound("resource"),
             // Storage's conflicts are worded in English only; both languages carry them.
-            StorageError::Conflict(m) => ApiError::Conflict(Text::new(format!("conflit : {m}"), m)),
+            StorageError::Conflict(m) => ApiError::Conflict(m),
             e if e.is_transient() => {
                 tracing::warn!(error = %e, "database unavailable");
                 ApiError::Unavailable

@@ -288,7 +288,7 @@ async fn cancel_refuses_finished_unknown_and_unauthorised() {
     assert_eq!(status, 409, "{body}");
     assert_eq!(body["error"]["code"], "conflict", "{body}");
     let message = body["error"]["message"].as_str().unwrap();
-    assert!(message.contains("already ended `success`"), "{message}");
+    assert!(message.contains("déjà terminé (« success »)"), "{message}");
 
     let (status, body) = cancel(&app, &app.admin_token, &uuid::Uuid::now_v7().to_string()).await;
     assert_eq!(status, 404, "{body}");

@@ -473,7 +473,7 @@ async fn a_finished_dry_run_is_applied_without_uploading_again() {
         body["error"]["message"]
             .as_str()
             .unwrap_or_default()
-            .contains("purged"),
+            .contains("purgé"),
         "{body}"
     );
     let viewer = app.token("lecteur", "viewer").await;

@@ -51,8 +51,12 @@ pub async fn create_batch(
 ) -> Result<CreatedBatch> {
     let id = Uuid::now_v7();
     let n = target_ids.len() * new.kinds.len();
-    let total = i32::try_from(n)
-        .map_err(|_| StorageError::Conflict(format!("{n} tasks is too many for one batch")))?;
+    let total = i32::try_from(n).map_err(|_| {
+        StorageError::Conflict(foxflow_domain::text!(
+            "{n} tâches, c’est trop pour un seul lot",
+            "{n} tasks is too many for one batch"
+        ))
+    })?;
     diesel::insert_into(ai_batches::table)
         .values((
             ai_batches::id.eq(id),

@@ -5,7 +5,7 @@ use crate::schema::import_jobs;
 use crate::{Result, StorageError};
 use diesel::prelude::*;
 use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
-use foxflow_domain::{ImportOptions, JobStatus};
+use foxflow_domain::{ImportOptions, JobStatus, Text, text};
 use uuid::Uuid;
 
 /// Queues the real import of dry run `dry_run_id`'s file for `owner`, with
@@ -30,23 +30,33 @@ pub async fn apply_dry_run(
             .await
             .optional()?
             .ok_or(StorageError::NotFound)?;
-        let refuse = |why: &str| Err(StorageError::Conflict(why.to_owned()));
+        let refuse = |why: Text| Err(StorageError::Conflict(why));
         if !job.dry_run {
-            return refuse("this import is not a dry run: there is nothing to apply");
+            return refuse(text!(
+                "cet import n’est pas une simulation : il n’y a rien à appliquer",
+                "this import is not a dry run: there is nothing to apply"
+            ));
         }
         match job.status {
             JobStatus::Success | JobStatus::Partial => {}
             JobStatus::Pending | JobStatus::Processing => {
-                return refuse("this dry run has not finished: apply it once it has");
+                return refuse(text!(
+                    "cette simulation n’est pas terminée : appliquez-la une fois finie",
+                    "this dry run has not finished: apply it once it has"
+                ));
             }
             JobStatus::Error | JobStatus::Cancelled => {
-                return refuse(
-                    "this dry run did not finish its preview (error or cancelled): upload the file again",
-                );
+                return refuse(text!(
+                    "cette simulation n’a pas terminé son aperçu (erreur ou annulée) : téléversez le fichier à nouveau",
+                    "this dry run did not finish its preview (error or cancelled): upload the file again"
+                ));
             }
         }
         let Some(file_id) = job.file_id.filter(|_| job.file_purged_at.is_none()) else {
-            return refuse("this dry run's file was purged by the retention policy: upload it again");
+            return refuse(text!(
+                "le fichier de cette simulation a été purgé (durée de conservation) : téléversez-le à nouveau",
+                "this dry run's file was purged by the retention policy: upload it again"
+            ));
         };
         create_job(
             conn,

@@ -35,7 +35,7 @@ use chrono::{DateTime, Utc};
 use diesel::prelude::*;
 use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
 use foxflow_domain::messages::Message;
-use foxflow_domain::{ImportOptions, ImportType, JobStatus};
+use foxflow_domain::{ImportOptions, ImportType, JobStatus, text};
 pub use revert::{request_revert, run_revert};
 use uuid::Uuid;
 
@@ -250,15 +250,18 @@ pub async fn retry(
         let Some(job) = job else {
             return match get_job(conn, job_id).await? {
                 None => Err(StorageError::NotFound),
-                Some(j) if j.file_purged_at.is_some() => Err(StorageError::Conflict(
-                    "the file of this import was purged; upload it again".into(),
-                )),
-                Some(j) if j.status == JobStatus::Success => Err(StorageError::Conflict(
-                    "this import succeeded; upload the file again to import it again".into(),
-                )),
-                Some(_) => Err(StorageError::Conflict(
-                    "this import is running on a worker now; it cannot be retried until it ends".into(),
-                )),
+                Some(j) if j.file_purged_at.is_some() => Err(StorageError::Conflict(text!(
+                    "le fichier de cet import a été purgé : téléversez-le à nouveau",
+                    "the file of this import was purged; upload it again"
+                ))),
+                Some(j) if j.status == JobStatus::Success => Err(StorageError::Conflict(text!(
+                    "cet import a réussi : téléversez le fichier à nouveau pour le réimporter",
+                    "this import succeeded; upload the file again to import it again"
+                ))),
+                Some(_) => Err(StorageError::Conflict(text!(
+                    "cet import tourne sur un worker en ce moment : il ne peut être relancé qu’une fois terminé",
+                    "this import is running on a worker now; it cannot be retried until it ends"
+                ))),
             };
         };
         diesel::delete(import_errors::table.filter(import_errors::job_id.eq(job_id)))
@@ -309,7 +312,8 @@ pub async fn cancel(conn: &mut AsyncPgConnection, job_id: Uuid, by: &str) -> Res
         }
         match get_job(conn, job_id).await? {
             None => Err(StorageError::NotFound),
-            Some(j) => Err(StorageError::Conflict(format!(
+            Some(j) => Err(StorageError::Conflict(text!(
+                "cet import est déjà terminé (« {} ») : il n’y a plus rien à annuler",
                 "this import has already ended `{}`; there is nothing left to cancel",
                 j.status
             ))),

@@ -14,7 +14,7 @@ use crate::{Result, StorageError};
 use diesel::prelude::*;
 use diesel::sql_types::{BigInt, Text};
 use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
-use foxflow_domain::JobStatus;
+use foxflow_domain::{JobStatus, text};
 use uuid::Uuid;
 
 /// Queues the revert of `target_id` for `owner`: 202 material. `Conflict`
@@ -37,14 +37,16 @@ pub async fn request_revert(
             .optional()?
             .ok_or(StorageError::NotFound)?;
         if target.dry_run {
-            return Err(StorageError::Conflict(
-                "a dry run changed nothing: there is nothing to revert".into(),
-            ));
+            return Err(StorageError::Conflict(text!(
+                "une simulation n’a rien modifié : il n’y a rien à défaire",
+                "a dry run changed nothing: there is nothing to revert"
+            )));
         }
         if !target.status.is_final() {
-            return Err(StorageError::Conflict(
-                "this import has not ended: cancel it first, then revert what it committed".into(),
-            ));
+            return Err(StorageError::Conflict(text!(
+                "cet import n’est pas terminé : annulez-le d’abord, puis défaites ce qu’il a enregistré",
+                "this import has not ended: cancel it first, then revert what it committed"
+            )));
         }
         let key = format!("revert:{target_id}");
         if let Some(job) = import_jobs::table
@@ -93,7 +95,10 @@ pub async fn request_revert(
 pub async fn run_revert(conn: &mut AsyncPgConnection, revert_id: Uuid, lease_token: &str) -> Result<()> {
     let job = get_job(conn, revert_id).await?.ok_or(StorageError::NotFound)?;
     let Some(target) = job.reverts_job_id else {
-        return Err(StorageError::Conflict(format!("job {revert_id} is not a revert")));
+        return Err(StorageError::Conflict(text!(
+            "le job {revert_id} n’est pas une annulation d’import",
+            "job {revert_id} is not a revert"
+        )));
     };
     conn.transaction::<_, StorageError, _>(async |conn| {
         capture_for(conn, revert_id).await?;
@@ -382,7 +387,8 @@ async fn record(conn: &mut AsyncPgConnection, revert_id: Uuid, lease_token: &str
         .execute(conn)
         .await?;
     if done == 0 {
-        return Err(StorageError::Conflict(format!(
+        return Err(StorageError::Conflict(text!(
+            "le job {revert_id} n’est plus tenu par {lease_token}",
             "job {revert_id} is no longer leased by {lease_token}"
         )));
     }

@@ -263,7 +263,8 @@ pub async fn record_progress(
         .await
         .optional()?;
     match cancel_requested_by {
-        None => Err(StorageError::Conflict(format!(
+        None => Err(StorageError::Conflict(text!(
+            "le job {job_id} n’est plus tenu par {lease_token}",
             "job {job_id} is no longer leased by {lease_token}"
         ))),
         Some(None) => Ok(AfterCommit::Continue),
@@ -313,7 +314,8 @@ pub async fn finish(
             .optional()?
             .ok_or(StorageError::NotFound)?;
         if job.lease_owner.as_deref() != Some(lease_token) || job.status.is_final() {
-            return Err(StorageError::Conflict(format!(
+            return Err(StorageError::Conflict(text!(
+                "le job {job_id} n’est plus tenu par {lease_token}",
                 "job {job_id} is no longer leased by {lease_token}"
             )));
         }
