@@ -158,13 +158,23 @@ async fn a_pending_import_cancelled_never_starts() {
     assert_eq!(count(&app, "SELECT count(*) FROM entreprises").await, 50);
 }
 
-/// A running import cancelled mid-way ends `cancelled` at its next batch
-/// commit: its created rows are exactly the rows in the table, fewer than
-/// the file's, and they stay.
+/// A running 200,000-row import cancelled mid-way ends `cancelled` at its
+/// next batch commit, within 5 s: its created rows are exactly the rows in
+/// the table, fewer than the file's, and they stay — until its revert takes
+/// them back.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_running_import_cancelled_stops_at_a_batch_boundary() {
-    const ROWS: i64 = 20_000;
-    let app = TestApp::spawn_with(options(true, &[("IMPORT_BATCH_ROWS", "500")])).await;
+    const ROWS: i64 = 200_000;
+    let app = TestApp::spawn_with(options(
+        true,
+        &[
+            ("IMPORT_BATCH_ROWS", "500"),
+            // About 30 MB of CSV: past the default upload and row limits.
+            ("MAX_IMPORT_FILE_BYTES", "104857600"),
+            ("MAX_IMPORT_ROWS", "1000000"),
+        ],
+    ))
+    .await;
     let receiver = webhook_receiver(&app).await;
     let id = app
         .submit(
