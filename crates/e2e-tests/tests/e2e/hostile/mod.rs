@@ -374,7 +374,7 @@ async fn rows_built_to_multiply_errors_are_bounded(app: &TestApp) {
         job["last_error"]
             .as_str()
             .unwrap_or_default()
-            .contains("more than 20000 rows of this file are in error"),
+            .contains("plus de 20000 lignes de ce fichier sont en erreur"),
         "{job}"
     );
     let (rows, bytes): (i64, i64) = {
@@ -439,7 +439,7 @@ async fn a_file_past_the_readers_memory_budget_ends_its_job_not_the_worker() {
     let job = app.wait_final(&id, WAIT).await;
     assert_eq!(job["status"], "error", "{job}");
     let last_error = job["last_error"].as_str().unwrap_or_default();
-    assert!(last_error.contains("32 MiB of memory"), "{job}");
+    assert!(last_error.contains("32 Mio de mémoire"), "{job}");
     let errors = error_rows(&app, &id).await;
     assert_eq!(errors[0]["code"], "file_too_complex", "{errors:?}");
     worker_survived(&app, &worker, "a file past the memory budget").await;
