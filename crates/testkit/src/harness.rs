@@ -319,6 +319,19 @@ impl TestApp {
         (status, resp.json().await.unwrap_or(Value::Null))
     }
 
+    /// `POST path` (no body) as `token`: the status and the JSON answer.
+    pub async fn post_json(&self, path: &str, token: &str) -> (u16, Value) {
+        let resp = self
+            .client
+            .post(self.url(path))
+            .bearer_auth(token)
+            .send()
+            .await
+            .expect("request");
+        let status = resp.status().as_u16();
+        (status, resp.json().await.unwrap_or(Value::Null))
+    }
+
     /// Polls a job until its status is final; panics after `timeout`.
     pub async fn wait_final(&self, job_id: &str, timeout: Duration) -> Value {
         let deadline = Instant::now() + timeout;

@@ -388,18 +388,6 @@ async fn a_term_export_with_its_parents_at_the_end_imports_every_child() {
     assert_eq!(linked, 11_990, "every child under its own parent");
 }
 
-async fn post(app: &TestApp, token: &str, path: &str) -> (u16, Value) {
-    let resp = app
-        .client
-        .post(app.url(path))
-        .bearer_auth(token)
-        .send()
-        .await
-        .unwrap();
-    let status = resp.status().as_u16();
-    (status, resp.json().await.unwrap_or(Value::Null))
-}
-
 /// Issue 20: a finished dry run is applied without uploading again; the real
 /// import reads the same stored file and counts what the preview counted.
 /// Applying twice queues one import; what cannot be applied answers 409.
@@ -413,12 +401,16 @@ async fn a_finished_dry_run_is_applied_without_uploading_again() {
     let dry_id = dry["id"].as_str().unwrap();
 
     let token = app.admin_token.clone();
-    let (status, queued) = post(&app, &token, &format!("/api/v1/imports/{dry_id}/apply")).await;
+    let (status, queued) = app
+        .post_json(&format!("/api/v1/imports/{dry_id}/apply"), &token)
+        .await;
     assert_eq!(status, 202, "{queued}");
     assert_eq!(queued["dry_run"], false, "{queued}");
     let real_id = queued["id"].as_str().unwrap().to_owned();
     assert_ne!(real_id, dry_id);
-    let (again, twice) = post(&app, &token, &format!("/api/v1/imports/{dry_id}/apply")).await;
+    let (again, twice) = app
+        .post_json(&format!("/api/v1/imports/{dry_id}/apply"), &token)
+        .await;
     assert_eq!(
         (again, twice["id"].as_str()),
         (202, Some(real_id.as_str())),
@@ -452,7 +444,9 @@ async fn a_finished_dry_run_is_applied_without_uploading_again() {
     );
 
     // What cannot be applied.
-    let (status, body) = post(&app, &token, &format!("/api/v1/imports/{real_id}/apply")).await;
+    let (status, body) = app
+        .post_json(&format!("/api/v1/imports/{real_id}/apply"), &token)
+        .await;
     assert_eq!(status, 409, "not a dry run: {body}");
     app.pg()
         .await
@@ -467,7 +461,9 @@ async fn a_finished_dry_run_is_applied_without_uploading_again() {
         .execute("UPDATE import_jobs SET idempotency_key = NULL", &[])
         .await
         .unwrap();
-    let (status, body) = post(&app, &token, &format!("/api/v1/imports/{dry_id}/apply")).await;
+    let (status, body) = app
+        .post_json(&format!("/api/v1/imports/{dry_id}/apply"), &token)
+        .await;
     assert_eq!(status, 409, "purged: {body}");
     assert!(
         body["error"]["message"]
@@ -477,13 +473,12 @@ async fn a_finished_dry_run_is_applied_without_uploading_again() {
         "{body}"
     );
     let viewer = app.token("lecteur", "viewer").await;
-    let (status, _) = post(&app, &viewer, &format!("/api/v1/imports/{dry_id}/apply")).await;
+    let (status, _) = app
+        .post_json(&format!("/api/v1/imports/{dry_id}/apply"), &viewer)
+        .await;
     assert_eq!(status, 403);
-    let (status, _) = post(
-        &app,
-        &token,
-        &format!("/api/v1/imports/{}/apply", uuid::Uuid::new_v4()),
-    )
-    .await;
+    let (status, _) = app
+        .post_json(&format!("/api/v1/imports/{}/apply", uuid::Uuid::new_v4()), &token)
+        .await;
     assert_eq!(status, 404);
 }

@@ -23,7 +23,8 @@ async fn get(app: &TestApp, path: &str, lang: Option<&str>) -> (u16, Value) {
     (resp.status().as_u16(), resp.json().await.unwrap_or(Value::Null))
 }
 
-async fn report(app: &TestApp, path: &str) -> Xlsx<std::io::Cursor<Vec<u8>>> {
+/// The workbook at `path` (a report), downloaded as the admin.
+pub(crate) async fn report(app: &TestApp, path: &str) -> Xlsx<std::io::Cursor<Vec<u8>>> {
     let resp = app
         .client
         .get(app.url(path))
@@ -36,7 +37,8 @@ async fn report(app: &TestApp, path: &str) -> Xlsx<std::io::Cursor<Vec<u8>>> {
     calamine::open_workbook_from_rs(std::io::Cursor::new(bytes)).unwrap()
 }
 
-fn cells(range: calamine::Range<Data>) -> Vec<Vec<String>> {
+/// A sheet's cells as text, row by row.
+pub(crate) fn cells(range: calamine::Range<Data>) -> Vec<Vec<String>> {
     range
         .rows()
         .map(|r| r.iter().map(|c| c.to_string()).collect())

@@ -39,21 +39,11 @@ async fn import(app: &TestApp, name: &str, csv: &str, import_type: &str) -> Valu
     app.wait_final(&id, WAIT).await
 }
 
-async fn post(app: &TestApp, path: &str, token: &str) -> (u16, Value) {
-    let resp = app
-        .client
-        .post(app.url(path))
-        .bearer_auth(token)
-        .send()
-        .await
-        .unwrap();
-    let status = resp.status().as_u16();
-    (status, resp.json().await.unwrap_or(Value::Null))
-}
-
 /// Reverts `id` as the admin and waits for the revert job's end.
 pub async fn revert(app: &TestApp, id: &str) -> Value {
-    let (status, job) = post(app, &format!("/api/v1/imports/{id}/revert"), &app.admin_token).await;
+    let (status, job) = app
+        .post_json(&format!("/api/v1/imports/{id}/revert"), &app.admin_token)
+        .await;
     assert_eq!(status, 202, "{job}");
     assert_eq!(job["reverts_job_id"], id, "{job}");
     app.wait_final(job["id"].as_str().unwrap(), WAIT).await
@@ -289,23 +279,8 @@ async fn a_preview_lists_the_changes_and_applying_it_makes_them() {
         "2 updates, a company and its page: {preview}"
     );
     // The report lists the preview too, one line per changed field.
-    let bytes = app
-        .client
-        .get(app.url(&format!("/api/v1/imports/{dry_id}/report.xlsx")))
-        .bearer_auth(&app.admin_token)
-        .send()
-        .await
-        .unwrap()
-        .bytes()
-        .await
-        .unwrap()
-        .to_vec();
-    let mut wb: calamine::Xlsx<_> = calamine::open_workbook_from_rs(std::io::Cursor::new(bytes)).unwrap();
-    let sheet: Vec<Vec<String>> = calamine::Reader::worksheet_range(&mut wb, "Modifications")
-        .unwrap()
-        .rows()
-        .map(|r| r.iter().map(|c| c.to_string()).collect())
-        .collect();
+    let mut wb = crate::french::report(&app, &format!("/api/v1/imports/{dry_id}/report.xlsx")).await;
+    let sheet = crate::french::cells(calamine::Reader::worksheet_range(&mut wb, "Modifications").unwrap());
     assert!(
         sheet.contains(&vec![
             "entreprises".to_owned(),
@@ -321,7 +296,9 @@ async fn a_preview_lists_the_changes_and_applying_it_makes_them() {
         "{sheet:?}"
     );
 
-    let (status, applied) = post(&app, &format!("/api/v1/imports/{dry_id}/apply"), &app.admin_token).await;
+    let (status, applied) = app
+        .post_json(&format!("/api/v1/imports/{dry_id}/apply"), &app.admin_token)
+        .await;
     assert_eq!(status, 202, "{applied}");
     let real_id = applied["id"].as_str().unwrap().to_owned();
     let real = app.wait_final(&real_id, WAIT).await;
@@ -338,12 +315,9 @@ async fn a_preview_lists_the_changes_and_applying_it_makes_them() {
     );
 
     // A dry run changed nothing: there is nothing to revert.
-    let (status, body) = post(
-        &app,
-        &format!("/api/v1/imports/{dry_id}/revert"),
-        &app.admin_token,
-    )
-    .await;
+    let (status, body) = app
+        .post_json(&format!("/api/v1/imports/{dry_id}/revert"), &app.admin_token)
+        .await;
     assert_eq!(status, 409, "{body}");
 }
 
@@ -354,20 +328,28 @@ async fn revert_is_for_staff_on_their_own_imports_and_admins_on_any() {
     let id = a["id"].as_str().unwrap();
     let viewer = app.token("lecteur", "viewer").await;
     let staff = app.token("autre", "staff").await;
-    let (status, _) = post(&app, &format!("/api/v1/imports/{id}/revert"), &viewer).await;
+    let (status, _) = app
+        .post_json(&format!("/api/v1/imports/{id}/revert"), &viewer)
+        .await;
     assert_eq!(status, 403);
-    let (status, _) = post(&app, &format!("/api/v1/imports/{id}/revert"), &staff).await;
+    let (status, _) = app
+        .post_json(&format!("/api/v1/imports/{id}/revert"), &staff)
+        .await;
     assert_eq!(status, 404, "another user's import is not theirs to see");
-    let (status, _) = post(
-        &app,
-        "/api/v1/imports/00000000-0000-0000-0000-000000000000/revert",
-        &app.admin_token,
-    )
-    .await;
+    let (status, _) = app
+        .post_json(
+            "/api/v1/imports/00000000-0000-0000-0000-000000000000/revert",
+            &app.admin_token,
+        )
+        .await;
     assert_eq!(status, 404);
     // Asked twice, one revert.
-    let (s1, r1) = post(&app, &format!("/api/v1/imports/{id}/revert"), &app.admin_token).await;
-    let (s2, r2) = post(&app, &format!("/api/v1/imports/{id}/revert"), &app.admin_token).await;
+    let (s1, r1) = app
+        .post_json(&format!("/api/v1/imports/{id}/revert"), &app.admin_token)
+        .await;
+    let (s2, r2) = app
+        .post_json(&format!("/api/v1/imports/{id}/revert"), &app.admin_token)
+        .await;
     assert_eq!((s1, s2), (202, 202));
     assert_eq!(r1["id"], r2["id"]);
     let done = app.wait_final(r1["id"].as_str().unwrap(), WAIT).await;

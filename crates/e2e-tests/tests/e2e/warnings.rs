@@ -3,7 +3,8 @@
 //! own code, and given its own sheet in the report. The dashboard's side is
 //! `dashboard::dashboard_shows_a_lossy_change_as_a_warning`.
 
-use calamine::{Data, Reader, Xlsx};
+use crate::french::{cells, report};
+use calamine::Reader;
 use foxflow_testkit::TestApp;
 use serde_json::Value;
 use std::time::Duration;
@@ -70,24 +71,7 @@ async fn a_lossy_change_is_a_warning_in_the_job_the_api_and_the_report() {
         .collect();
     assert_eq!(previewed, ["invalid_siren"], "{view}");
 
-    let bytes = app
-        .client
-        .get(app.url(&format!("/api/v1/imports/{id}/report.xlsx")))
-        .bearer_auth(&app.admin_token)
-        .send()
-        .await
-        .unwrap()
-        .bytes()
-        .await
-        .unwrap()
-        .to_vec();
-    let mut wb: Xlsx<_> = calamine::open_workbook_from_rs(std::io::Cursor::new(bytes)).unwrap();
-    let cells = |range: calamine::Range<Data>| -> Vec<Vec<String>> {
-        range
-            .rows()
-            .map(|r| r.iter().map(|c| c.to_string()).collect())
-            .collect()
-    };
+    let mut wb = report(&app, &format!("/api/v1/imports/{id}/report.xlsx")).await;
     let sheet = cells(wb.worksheet_range("Avertissements").unwrap());
     assert_eq!(sheet.len(), 2, "a header and one warning: {sheet:?}");
     assert_eq!(
