@@ -167,11 +167,8 @@ async fn expanded(
     .await?;
     // Created rows: their key and values, from the table, one query per table.
     for entity in &ENTITIES {
-        let pks: Vec<String> = items
-            .iter()
-            .filter(|c| c.entity == entity.name && c.action == "created" && c.after.is_none())
-            .map(|c| c.pk.clone())
-            .collect();
+        let unread = |c: &ChangeView| c.entity == entity.name && c.action == "created" && c.after.is_none();
+        let pks: Vec<String> = items.iter().filter(|c| unread(c)).map(|c| c.pk.clone()).collect();
         if pks.is_empty() {
             continue;
         }
@@ -199,10 +196,7 @@ async fn expanded(
         .load(conn)
         .await?;
         let mut by_pk: HashMap<String, Current> = rows.into_iter().map(|r| (r.pk.clone(), r)).collect();
-        for c in items
-            .iter_mut()
-            .filter(|c| c.entity == entity.name && c.action == "created" && c.after.is_none())
-        {
+        for c in items.iter_mut().filter(|c| unread(c)) {
             if let Some(cur) = by_pk.remove(&c.pk) {
                 c.key = cur.key;
                 c.after = Some(cur.row);
