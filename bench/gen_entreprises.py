@@ -2,7 +2,10 @@
 """Seeded generator of realistic entreprise rows: Luhn-valid SIREN/SIRET,
 real NAF codes (from data/naf/), French towns (from docs/samples/).
 
-    gen_entreprises.py ROWS OUT.csv [--seed N]
+    gen_entreprises.py ROWS OUT.csv [--seed N] [--first-siren N]
+
+SIRENs are consecutive from --first-siren's 8 digits (default 10000000) plus
+their Luhn digit: files with disjoint ranges share no entreprise.
 """
 import csv
 import random
@@ -28,6 +31,7 @@ def main():
     rows = int(sys.argv[1])
     out = sys.argv[2]
     seed = int(sys.argv[sys.argv.index("--seed") + 1]) if "--seed" in sys.argv else 2026
+    first = int(sys.argv[sys.argv.index("--first-siren") + 1]) if "--first-siren" in sys.argv else 10_000_000
     rng = random.Random(seed)
     naf = [r["code"] for r in csv.DictReader(open(ROOT / "data/naf/naf_rev2_sous_classes.csv", encoding="utf-8"))]
     towns = []
@@ -43,7 +47,7 @@ def main():
         w.writerow(["siren", "siret", "nom", "nom_commercial", "adresse", "code_postal", "ville_nom", "naf_code",
                     "telephone", "email_contact", "site_web"])
         for i in range(rows):
-            base = [int(c) for c in f"{10_000_000 + i:08d}"]
+            base = [int(c) for c in f"{first + i:08d}"]
             siren = base + [luhn_digit(base)]
             nic = [int(c) for c in f"{1 + rng.randrange(99):04d}"]
             siret = siren + nic + [luhn_digit(siren + nic)]

@@ -1,8 +1,14 @@
 #!/usr/bin/env bash
 # Installs what `make bench` drives besides our own binaries: `wrk` (the upload
-# load generator) and `psql` (the reference import), from Debian's packages.
-# Idempotent: does nothing when both are there.
+# load generator) and `psql` (the reference import), from Debian's packages,
+# and psycopg (the upload reference's 32 PostgreSQL clients), from PyPI.
+# Idempotent: does nothing when all are there.
 set -euo pipefail
+
+if ! python3 -c 'import psycopg' 2>/dev/null; then
+    echo "install-bench-tools: installing psycopg…"
+    python3 -m pip install --quiet --disable-pip-version-check 'psycopg[binary]>=3.2,<4'
+fi
 
 missing=()
 command -v wrk >/dev/null 2>&1 || missing+=(wrk)
