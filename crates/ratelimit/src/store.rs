@@ -4,10 +4,14 @@
 //! `clock_timestamp()`, not `now()`: `now()` is frozen at the start of the
 //! transaction, and is read once per statement (the `c` CTE) so every
 //! comparison in it uses the same instant.
+//!
+//! Every statement is a constant, kept prepared on its connection (`prepared`): a
+//! queue's gate runs one per delivery.
 
 use diesel::OptionalExtension;
 use diesel::sql_types::{BigInt, Bool, Nullable, Text};
 use diesel_async::RunQueryDsl;
+use foxflow_storage::prepared::prepared;
 use foxflow_storage::{DbPool, StorageError, pool};
 
 /// The GCRA step (governor's, see docs/crates.md §6) as one statement. With
@@ -87,11 +91,13 @@ pub(crate) async fn take(
     tolerance_us: i64,
 ) -> Result<Taken, StorageError> {
     let mut conn = pool::conn(pool).await?;
-    Ok(diesel::sql_query(TAKE)
-        .bind::<Text, _>(key)
-        .bind::<BigInt, _>(interval_us)
-        .bind::<BigInt, _>(tolerance_us)
-        .get_result::<Taken>(&mut conn)
+    Ok(prepared(
+        diesel::sql_query(TAKE)
+            .bind::<Text, _>(key)
+            .bind::<BigInt, _>(interval_us)
+            .bind::<BigInt, _>(tolerance_us),
+    )
+    .get_result::<Taken>(&mut conn)
         .await?)
 }
 
@@ -102,11 +108,13 @@ pub(crate) async fn pause(
     tolerance_us: i64,
 ) -> Result<(), StorageError> {
     let mut conn = pool::conn(pool).await?;
-    diesel::sql_query(PAUSE)
-        .bind::<Text, _>(key)
-        .bind::<BigInt, _>(pause_us)
-        .bind::<BigInt, _>(tolerance_us)
-        .execute(&mut conn)
+    prepared(
+        diesel::sql_query(PAUSE)
+            .bind::<Text, _>(key)
+            .bind::<BigInt, _>(pause_us)
+            .bind::<BigInt, _>(tolerance_us),
+    )
+    .execute(&mut conn)
         .await?;
     Ok(())
 }
@@ -114,8 +122,7 @@ pub(crate) async fn pause(
 /// `Some(µs)` while the key is paused.
 pub(crate) async fn paused(pool: &DbPool, key: &str) -> Result<Option<i64>, StorageError> {
     let mut conn = pool::conn(pool).await?;
-    Ok(diesel::sql_query(PAUSED)
-        .bind::<Text, _>(key)
+    Ok(prepared(diesel::sql_query(PAUSED).bind::<Text, _>(key))
         .get_result::<Paused>(&mut conn)
         .await
         .optional()?
