@@ -98,7 +98,7 @@ pub(crate) async fn take(
             .bind::<BigInt, _>(tolerance_us),
     )
     .get_result::<Taken>(&mut conn)
-        .await?)
+    .await?)
 }
 
 pub(crate) async fn pause(
@@ -115,7 +115,7 @@ pub(crate) async fn pause(
             .bind::<BigInt, _>(tolerance_us),
     )
     .execute(&mut conn)
-        .await?;
+    .await?;
     Ok(())
 }
 

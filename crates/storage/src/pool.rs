@@ -4,8 +4,8 @@ use crate::Result;
 use crate::pool_metrics::PoolMetrics;
 use crate::pooler::Pooler;
 use crate::target::DbTarget;
-use diesel::ConnectionError;
 use deadpool::managed::{Manager, Metrics, Object, Pool, RecycleError, RecycleResult};
+use diesel::ConnectionError;
 use diesel_async::AsyncPgConnection;
 use diesel_async::pooled_connection::deadpool::PoolError;
 use diesel_async::pooled_connection::{

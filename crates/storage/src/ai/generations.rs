@@ -149,8 +149,8 @@ pub async fn load_subject(
                 .bind::<Text, _>(Validation::Rejected),
         )
         .get_result(conn)
-            .await
-            .optional()?;
+        .await
+        .optional()?;
         return Ok(row.map(|r| {
             let current = current_draft(kind, r.current_faq, r.current_text);
             Subject {
@@ -208,8 +208,8 @@ pub async fn load_subject(
             .bind::<Text, _>(Validation::Rejected),
     )
     .get_result(conn)
-        .await
-        .optional()?;
+    .await
+    .optional()?;
     Ok(row.map(|r| {
         let facts = match target {
             TargetType::Categorie => Facts::Categorie(CategorieFacts {
