@@ -22,9 +22,9 @@ pub type PooledConn = Object<ConnectionManager>;
 const TRUSTED_FOR: Duration = Duration::from_secs(1);
 
 /// diesel-async's manager, with the check query at checkout only for connections that sat
-/// idle. `RecyclingMethod::Verified` runs `SELECT 1` at every checkout: on the AI path, three
-/// checkouts a task, a round trip each, and PostgreSQL's CPU is what bounds it. A connection
-/// whose previous checkout was under [`TRUSTED_FOR`] ago has just answered a statement;
+/// idle. `RecyclingMethod::Verified` runs `SELECT 1` at every checkout: on the AI path three or
+/// four checkouts a task, a round trip each, and PostgreSQL's CPU is what bounds it. A
+/// connection whose previous checkout was under [`TRUSTED_FOR`] ago was in use a moment ago;
 /// what can have broken it since is seen without a round trip: a failed or unfinished
 /// transaction (diesel's transaction manager says broken), or a backend terminated by the
 /// server or a closed socket (the connection's task reads the `FATAL` or the end of stream
