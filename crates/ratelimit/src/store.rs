@@ -4,10 +4,14 @@
 //! `clock_timestamp()`, not `now()`: `now()` is frozen at the start of the
 //! transaction, and is read once per statement (the `c` CTE) so every
 //! comparison in it uses the same instant.
+//!
+//! Every statement is a constant, kept prepared on its connection (`prepared`): a
+//! queue's gate runs one per delivery.
 
 use diesel::OptionalExtension;
 use diesel::sql_types::{BigInt, Bool, Nullable, Text};
 use diesel_async::RunQueryDsl;
+use foxflow_storage::prepared::prepared;
 use foxflow_storage::{DbPool, StorageError, pool};
 
 /// The GCRA step (governor's, see docs/crates.md §6) as one statement. With
@@ -87,12 +91,14 @@ pub(crate) async fn take(
     tolerance_us: i64,
 ) -> Result<Taken, StorageError> {
     let mut conn = pool::conn(pool).await?;
-    Ok(diesel::sql_query(TAKE)
-        .bind::<Text, _>(key)
-        .bind::<BigInt, _>(interval_us)
-        .bind::<BigInt, _>(tolerance_us)
-        .get_result::<Taken>(&mut conn)
-        .await?)
+    Ok(prepared(
+        diesel::sql_query(TAKE)
+            .bind::<Text, _>(key)
+            .bind::<BigInt, _>(interval_us)
+            .bind::<BigInt, _>(tolerance_us),
+    )
+    .get_result::<Taken>(&mut conn)
+    .await?)
 }
 
 pub(crate) async fn pause(
@@ -102,20 +108,21 @@ pub(crate) async fn pause(
     tolerance_us: i64,
 ) -> Result<(), StorageError> {
     let mut conn = pool::conn(pool).await?;
-    diesel::sql_query(PAUSE)
-        .bind::<Text, _>(key)
-        .bind::<BigInt, _>(pause_us)
-        .bind::<BigInt, _>(tolerance_us)
-        .execute(&mut conn)
-        .await?;
+    prepared(
+        diesel::sql_query(PAUSE)
+            .bind::<Text, _>(key)
+            .bind::<BigInt, _>(pause_us)
+            .bind::<BigInt, _>(tolerance_us),
+    )
+    .execute(&mut conn)
+    .await?;
     Ok(())
 }
 
 /// `Some(µs)` while the key is paused.
 pub(crate) async fn paused(pool: &DbPool, key: &str) -> Result<Option<i64>, StorageError> {
     let mut conn = pool::conn(pool).await?;
-    Ok(diesel::sql_query(PAUSED)
-        .bind::<Text, _>(key)
+    Ok(prepared(diesel::sql_query(PAUSED).bind::<Text, _>(key))
         .get_result::<Paused>(&mut conn)
         .await
         .optional()?

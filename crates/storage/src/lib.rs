@@ -15,6 +15,7 @@ pub mod outbox;
 pub mod pool;
 mod pool_metrics;
 pub mod pooler;
+pub mod prepared;
 pub mod reference;
 mod run_state;
 pub mod schema;

@@ -4,21 +4,63 @@ use crate::Result;
 use crate::pool_metrics::PoolMetrics;
 use crate::pooler::Pooler;
 use crate::target::DbTarget;
+use deadpool::managed::{Manager, Metrics, Object, Pool, RecycleError, RecycleResult};
 use diesel::ConnectionError;
 use diesel_async::AsyncPgConnection;
-use diesel_async::pooled_connection::deadpool::{Object, Pool, PoolError};
-use diesel_async::pooled_connection::{AsyncDieselConnectionManager, ManagerConfig, RecyclingMethod};
+use diesel_async::pooled_connection::deadpool::PoolError;
+use diesel_async::pooled_connection::{
+    AsyncDieselConnectionManager, ManagerConfig, PoolableConnection, RecyclingMethod,
+};
 use futures::FutureExt;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-pub type PooledConn = Object<AsyncPgConnection>;
+pub type PooledConn = Object<ConnectionManager>;
+
+/// A connection checked out again within this long of its previous checkout is handed out
+/// without the check query (see [`ConnectionManager`]).
+const TRUSTED_FOR: Duration = Duration::from_secs(1);
+
+/// diesel-async's manager, with the check query at checkout only for connections that sat
+/// idle. `RecyclingMethod::Verified` runs `SELECT 1` at every checkout: on the AI path three or
+/// four checkouts a task, a round trip each, and PostgreSQL's CPU is what bounds it. A
+/// connection whose previous checkout was under [`TRUSTED_FOR`] ago was in use a moment ago;
+/// what can have broken it since is seen without a round trip: a failed or unfinished
+/// transaction (diesel's transaction manager says broken), or a backend terminated by the
+/// server or a closed socket (the connection's task reads the `FATAL` or the end of stream
+/// as it arrives, and `is_closed` turns true). What only a query would see is a peer that
+/// vanished without a word (a host gone, a NAT or firewall that dropped a quiet flow): that
+/// takes idleness, and an idle connection is still checked. At worst a connection broken in
+/// the last second fails its first statement, like one broken just after its check; every
+/// caller treats that as a transient failure and retries.
+pub struct ConnectionManager {
+    inner: AsyncDieselConnectionManager<AsyncPgConnection>,
+}
+
+impl Manager for ConnectionManager {
+    type Type = AsyncPgConnection;
+    type Error = diesel_async::pooled_connection::PoolError;
+
+    async fn create(&self) -> Result<AsyncPgConnection, Self::Error> {
+        self.inner.create().await
+    }
+
+    async fn recycle(&self, conn: &mut AsyncPgConnection, metrics: &Metrics) -> RecycleResult<Self::Error> {
+        if metrics.last_used() >= TRUSTED_FOR {
+            return self.inner.recycle(conn, metrics).await;
+        }
+        if std::thread::panicking() || PoolableConnection::is_broken(conn) {
+            return Err(RecycleError::Message("Broken connection".into()));
+        }
+        Ok(())
+    }
+}
 
 /// A process's pool, and the series it reports (`foxflow_db_pool_*`).
 /// Cloning shares both.
 #[derive(Clone)]
 pub struct DbPool {
-    pool: Pool<AsyncPgConnection>,
+    pool: Pool<ConnectionManager>,
     metrics: Arc<PoolMetrics>,
 }
 
@@ -44,7 +86,8 @@ impl DbPool {
 }
 
 /// Builds the process's pool. Connections are checked before reuse (so a
-/// backend killed by the server is replaced, not handed out), checkout waits
+/// backend killed by the server is replaced, not handed out; see
+/// [`ConnectionManager`] for which checks cost a round trip), checkout waits
 /// at most a few seconds (then the caller answers 503 or retries), and every
 /// connection names its process in `pg_stat_activity`. A `database_url` that
 /// cannot be used (a bad `sslmode`, an unreadable `sslrootcert`) fails here,
@@ -84,7 +127,9 @@ pub fn build_pool_via(
         }
         .boxed()
     });
-    let manager = AsyncDieselConnectionManager::<AsyncPgConnection>::new_with_config(database_url, config);
+    let manager = ConnectionManager {
+        inner: AsyncDieselConnectionManager::<AsyncPgConnection>::new_with_config(database_url, config),
+    };
     let pool = Pool::builder(manager)
         .max_size(size)
         .wait_timeout(Some(Duration::from_secs(5)))

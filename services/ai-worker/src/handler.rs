@@ -333,6 +333,20 @@ impl Handler for AiHandler {
         let Message::AiGenerationRequested { task_id, .. } = delivered.message else {
             return async { None }.boxed();
         };
+        // The read settles a copy before it spends a unit of the start budget.
+        // With no budget to spend (no limiter, or its rate off) the gate costs
+        // such a copy nothing, and the claim in `handle` settles it just the
+        // same (a final task acknowledged, a running one deferred): skip the
+        // round trip. A copy may then wait out a 429 pause behind the gate
+        // before it is settled.
+        let spends_budget = self
+            .inner
+            .limiter
+            .as_ref()
+            .is_some_and(|l| l.rate().interval().is_some());
+        if !spends_budget {
+            return async { None }.boxed();
+        }
         let inner = self.inner.clone();
         async move {
             // Any doubt (no connection, no row) goes on to `handle`, which

@@ -6,7 +6,7 @@
 //! delivery: taken over, or failed `worker_lost` once too many workers died
 //! holding it.
 
-use foxflow_domain::ai_text::{TargetType, TextKind};
+use foxflow_domain::ai_text::{Draft, TargetType, TextKind};
 use foxflow_domain::messages::{Message, QueueKind};
 use foxflow_messaging::{Envelope, Publisher, Topology, headers};
 use foxflow_storage::ai::{self, NewBatch, TaskClaim, TaskStatus};
@@ -526,4 +526,99 @@ async fn a_claim_is_a_lease_one_holder_at_a_time() {
         claim(&mut conn, "w#f").await,
         TaskClaim::Final(TaskStatus::Failed)
     ));
+}
+
+/// The store's rules, against the real database: an accepted text is written once, with its
+/// history row and the task's end; a second store of the same task writes nothing; and a text
+/// whose target vanished while the provider wrote it is written nowhere (`NotFound`, the task
+/// left to its holder to fail).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_store_writes_once_and_nothing_for_a_vanished_target() {
+    let app = TestApp::spawn_with(TestOptions {
+        api: false,
+        import_worker: false,
+        ai_worker: false,
+        env: Vec::new(),
+    })
+    .await;
+    let ids = seed(&app, &["Alpha Plomberie", "Beta Plomberie"]).await;
+    let pool = foxflow_storage::build_pool(&app.database_url, 1, "test").unwrap();
+    let mut conn = foxflow_storage::pool::conn(&pool).await.unwrap();
+    let batch = ai::create_batch(
+        &mut conn,
+        &NewBatch {
+            target: TargetType::Prolocalisation,
+            kinds: vec![TextKind::MetaDescription],
+            force: false,
+            import_id: None,
+            owner_id: None,
+            selection: json!({}),
+        },
+        &ids,
+        None,
+    )
+    .await
+    .unwrap();
+    let db = app.pg().await;
+    let mut tasks = Vec::new();
+    for page in &ids {
+        let id: Uuid = db
+            .query_one(
+                "SELECT id FROM ai_tasks WHERE batch_id = $1 AND target_id = $2",
+                &[&batch.id, page],
+            )
+            .await
+            .unwrap()
+            .get(0);
+        let TaskClaim::Claimed(task) = ai::claim_task(&mut conn, id, "w#a", Duration::from_secs(60), 1)
+            .await
+            .unwrap()
+        else {
+            panic!("task {id} not claimed");
+        };
+        tasks.push(task);
+    }
+    let record = |task: &ai::TaskRow| ai::GenerationRecord {
+        task: task.clone(),
+        provider: "template".into(),
+        model: "m".into(),
+        prompt_version: "v".into(),
+        tokens_in: None,
+        tokens_out: None,
+        latency_ms: 1,
+        validation: ai::Validation::Valid,
+        notes: None,
+        draft: Draft::Text(META_TEXT.into()),
+        reason: "missing".into(),
+    };
+    let written = async |page: i64| -> (Option<String>, i64, String) {
+        let r = db
+            .query_one(
+                "SELECT (SELECT meta_description::text FROM prolocalisations WHERE id = $1),
+                        (SELECT count(*) FROM ai_generations WHERE target_id = $1),
+                        (SELECT status FROM ai_tasks WHERE batch_id = $2 AND target_id = $1)",
+                &[&page, &batch.id],
+            )
+            .await
+            .unwrap();
+        (r.get(0), r.get(1), r.get(2))
+    };
+
+    assert!(ai::store_generation(&mut conn, &record(&tasks[0])).await.unwrap());
+    assert_eq!(
+        written(ids[0]).await,
+        (Some(META_TEXT.into()), 1, "succeeded".into())
+    );
+    // Again (a copy that took over after a lease ran out): the task is final, nothing more.
+    assert!(!ai::store_generation(&mut conn, &record(&tasks[0])).await.unwrap());
+    assert_eq!(written(ids[0]).await.1, 1);
+
+    db.execute("DELETE FROM prolocalisations WHERE id = $1", &[&ids[1]])
+        .await
+        .unwrap();
+    assert!(matches!(
+        ai::store_generation(&mut conn, &record(&tasks[1])).await,
+        Err(foxflow_storage::StorageError::NotFound)
+    ));
+    assert_eq!(written(ids[1]).await, (None, 0, "processing".into()));
 }

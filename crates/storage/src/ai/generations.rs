@@ -6,12 +6,12 @@ use super::batches::complete_batch_if_done;
 use super::status::{TaskStatus, Validation};
 use super::targets::table_of;
 use super::tasks::TaskRow;
-use crate::schema::ai_tasks;
+use crate::prepared::prepared;
 use crate::{Result, StorageError};
 use chrono::{DateTime, Utc};
 use diesel::prelude::*;
-use diesel::sql_types::{Array, BigInt, Integer, Jsonb, Nullable, Text, Timestamptz, Uuid as SqlUuid};
-use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
+use diesel::sql_types::{Array, BigInt, Bool, Integer, Jsonb, Nullable, Text, Timestamptz, Uuid as SqlUuid};
+use diesel_async::{AsyncPgConnection, RunQueryDsl};
 use foxflow_domain::ai_text::{
     CategorieFacts, Draft, Facts, FaqEntry, PageFacts, SousCategorieFacts, TargetType, TextKind, VilleFacts,
 };
@@ -140,14 +140,17 @@ pub async fn load_subject(
                JOIN villes v ON v.id = x.ville_id
               WHERE x.id = $1"
         );
-        let row: Option<PageRow> = diesel::sql_query(sql)
-            .bind::<BigInt, _>(id)
-            .bind::<Text, _>(kind.as_str())
-            .bind::<Text, _>(target.as_str())
-            .bind::<Text, _>(Validation::Rejected)
-            .get_result(conn)
-            .await
-            .optional()?;
+        // One text per kind: a bounded set, kept prepared.
+        let row: Option<PageRow> = prepared(
+            diesel::sql_query(sql)
+                .bind::<BigInt, _>(id)
+                .bind::<Text, _>(kind.as_str())
+                .bind::<Text, _>(target.as_str())
+                .bind::<Text, _>(Validation::Rejected),
+        )
+        .get_result(conn)
+        .await
+        .optional()?;
         return Ok(row.map(|r| {
             let current = current_draft(kind, r.current_faq, r.current_text);
             Subject {
@@ -196,14 +199,17 @@ pub async fn load_subject(
            FROM ({select} WHERE x.id = $1) q, {} x WHERE x.id = $1",
         table_of(target)
     );
-    let row: Option<DescribedRow> = diesel::sql_query(sql)
-        .bind::<BigInt, _>(id)
-        .bind::<Text, _>(kind.as_str())
-        .bind::<Text, _>(target.as_str())
-        .bind::<Text, _>(Validation::Rejected)
-        .get_result(conn)
-        .await
-        .optional()?;
+    // One text per target type and kind: a bounded set, kept prepared.
+    let row: Option<DescribedRow> = prepared(
+        diesel::sql_query(sql)
+            .bind::<BigInt, _>(id)
+            .bind::<Text, _>(kind.as_str())
+            .bind::<Text, _>(target.as_str())
+            .bind::<Text, _>(Validation::Rejected),
+    )
+    .get_result(conn)
+    .await
+    .optional()?;
     Ok(row.map(|r| {
         let facts = match target {
             TargetType::Categorie => Facts::Categorie(CategorieFacts {
@@ -271,92 +277,101 @@ fn task_end(validation: Validation, notes: Option<&str>) -> (TaskStatus, Option<
     }
 }
 
+#[derive(QueryableByName)]
+struct Stored {
+    /// The task was open and is now final, with its history row (and text).
+    #[diesel(sql_type = Bool)]
+    stored: bool,
+    /// The task was open when the statement began.
+    #[diesel(sql_type = Bool)]
+    was_open: bool,
+    /// An accepted text's target row exists (and is locked); false for a rejected text.
+    #[diesel(sql_type = Bool)]
+    target_found: bool,
+}
+
+/// The store as one statement, for one target table and text column (`dated` adds the
+/// page's `date_derniere_generation_ia`). `target` locks the row the text goes to before
+/// anything is written, so it cannot vanish between the task's ending and the text: an
+/// accepted text is written with its task and history row, or (its target gone) nothing
+/// is. `$13` says whether the text was accepted; a rejected one locks and writes no target.
+/// Data-modifying CTEs run to completion whether or not the final `SELECT` reads them.
+fn store_sql(table: &str, column: &str, dated: &str) -> String {
+    format!(
+        "WITH target AS (
+             SELECT id FROM {table} WHERE id = $3 AND $13 FOR UPDATE
+         ), task AS (
+             UPDATE ai_tasks SET status = $14, last_error = $15, reason = $16, completed_at = now()
+              WHERE id = $1 AND status = ANY($17) AND (NOT $13 OR EXISTS (SELECT 1 FROM target))
+             RETURNING id
+         ), generation AS (
+             INSERT INTO ai_generations (task_id, target_type, target_id, kind, content, provider, model,
+                    prompt_version, tokens_in, tokens_out, latency_ms, validation, validation_notes)
+             SELECT task.id, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $18 FROM task
+         ), written AS (
+             UPDATE {table} x SET {column} = $19, updated_at = now(){dated}
+               FROM task, target WHERE x.id = target.id
+         )
+         SELECT EXISTS (SELECT 1 FROM task) AS stored,
+                EXISTS (SELECT 1 FROM ai_tasks WHERE id = $1 AND status = ANY($17)) AS was_open,
+                EXISTS (SELECT 1 FROM target) AS target_found"
+    )
+}
+
 /// Stores one answer: its history row always; for an accepted text also the
 /// target's column (and the page's `date_derniere_generation_ia`) and the
 /// task `succeeded`; for a rejected one the task `failed` with the reasons.
-/// One transaction, so the task's final status and its effect go together.
-/// Returns false (and writes nothing) when the task was already final.
+/// One statement, so the task's final status and its effect go together.
+/// Returns false (and writes nothing) when the task was already final;
+/// `NotFound` (and writes nothing) when an accepted text's target is gone.
 pub async fn store_generation(conn: &mut AsyncPgConnection, rec: &GenerationRecord) -> Result<bool> {
-    let stored = conn
-        .transaction::<_, StorageError, _>(async |conn| {
-            let accepted = rec.validation.is_accepted();
-            let (status, error) = task_end(rec.validation, rec.notes.as_deref());
-            let n = diesel::update(ai_tasks::table.find(rec.task.id))
-                .filter(ai_tasks::status.eq_any(TaskStatus::OPEN))
-                .set((
-                    ai_tasks::status.eq(status),
-                    ai_tasks::last_error.eq(error),
-                    ai_tasks::reason.eq(&rec.reason),
-                    ai_tasks::completed_at.eq(diesel::dsl::now),
-                ))
-                .execute(conn)
-                .await?;
-            if n == 0 {
-                return Ok(false);
-            }
-            let content = rec.draft.to_content();
-            diesel::sql_query(
-                "INSERT INTO ai_generations (task_id, target_type, target_id, kind, content, provider, model,
-                 prompt_version, tokens_in, tokens_out, latency_ms, validation, validation_notes)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)",
-            )
-            .bind::<SqlUuid, _>(rec.task.id)
-            .bind::<Text, _>(rec.task.target.as_str())
-            .bind::<BigInt, _>(rec.task.target_id)
-            .bind::<Text, _>(rec.task.kind.as_str())
-            .bind::<Text, _>(&content)
-            .bind::<Text, _>(&rec.provider)
-            .bind::<Text, _>(&rec.model)
-            .bind::<Text, _>(&rec.prompt_version)
-            .bind::<Nullable<Integer>, _>(rec.tokens_in)
-            .bind::<Nullable<Integer>, _>(rec.tokens_out)
-            .bind::<Integer, _>(rec.latency_ms)
-            .bind::<Text, _>(rec.validation)
-            .bind::<Nullable<Text>, _>(rec.notes.as_deref())
-            .execute(conn)
-            .await?;
-            if accepted {
-                let table = table_of(rec.task.target);
-                let column = rec.task.kind.column();
-                let dated = if rec.task.target == TargetType::Prolocalisation {
-                    ", date_derniere_generation_ia = now()"
-                } else {
-                    ""
-                };
-                let written = match &rec.draft {
-                    Draft::Faq(entries) => {
-                        diesel::sql_query(format!(
-                            "UPDATE {table} SET {column} = $2, updated_at = now(){dated} WHERE id = $1"
-                        ))
-                        .bind::<BigInt, _>(rec.task.target_id)
-                        .bind::<Jsonb, _>(
-                            serde_json::to_value(entries).expect("FAQ entries always serialise"),
-                        )
-                        .execute(conn)
-                        .await?
-                    }
-                    Draft::Text(text) => {
-                        diesel::sql_query(format!(
-                            "UPDATE {table} SET {column} = $2, updated_at = now(){dated} WHERE id = $1"
-                        ))
-                        .bind::<BigInt, _>(rec.task.target_id)
-                        .bind::<Text, _>(text)
-                        .execute(conn)
-                        .await?
-                    }
-                };
-                if written == 0 {
-                    // The target was deleted while we generated: nothing to fill.
-                    return Err(StorageError::NotFound);
-                }
-            }
-            Ok(true)
-        })
-        .await?;
-    if stored {
-        complete_batch_if_done(conn, rec.task.batch_id).await?;
+    let accepted = rec.validation.is_accepted();
+    let (status, error) = task_end(rec.validation, rec.notes.as_deref());
+    let dated = if rec.task.target == TargetType::Prolocalisation {
+        ", date_derniere_generation_ia = now()"
+    } else {
+        ""
+    };
+    // One text per target type and kind: a bounded set, kept prepared.
+    let sql = store_sql(table_of(rec.task.target), rec.task.kind.column(), dated);
+    let content = rec.draft.to_content();
+    let statement = diesel::sql_query(sql)
+        .bind::<SqlUuid, _>(rec.task.id)
+        .bind::<Text, _>(rec.task.target.as_str())
+        .bind::<BigInt, _>(rec.task.target_id)
+        .bind::<Text, _>(rec.task.kind.as_str())
+        .bind::<Text, _>(content)
+        .bind::<Text, _>(&rec.provider)
+        .bind::<Text, _>(&rec.model)
+        .bind::<Text, _>(&rec.prompt_version)
+        .bind::<Nullable<Integer>, _>(rec.tokens_in)
+        .bind::<Nullable<Integer>, _>(rec.tokens_out)
+        .bind::<Integer, _>(rec.latency_ms)
+        .bind::<Text, _>(rec.validation)
+        .bind::<Bool, _>(accepted)
+        .bind::<Text, _>(status)
+        .bind::<Nullable<Text>, _>(error)
+        .bind::<Text, _>(&rec.reason)
+        .bind::<Array<Text>, _>(&TaskStatus::OPEN[..])
+        .bind::<Nullable<Text>, _>(rec.notes.as_deref());
+    let outcome: Stored = match &rec.draft {
+        Draft::Faq(entries) => {
+            let faq = serde_json::to_value(entries).expect("FAQ entries always serialise");
+            prepared(statement.bind::<Jsonb, _>(faq)).get_result(conn).await?
+        }
+        Draft::Text(text) => prepared(statement.bind::<Text, _>(text)).get_result(conn).await?,
+    };
+    if !outcome.stored {
+        // Open but not stored: an accepted text's target is gone. (Not stored with the
+        // target there: another claim ended the task meanwhile.)
+        return if outcome.was_open && accepted && !outcome.target_found {
+            Err(StorageError::NotFound)
+        } else {
+            Ok(false)
+        };
     }
-    Ok(stored)
+    complete_batch_if_done(conn, rec.task.batch_id).await?;
+    Ok(true)
 }
 
 /// The latest provenance of each kind for one target, newest first.

@@ -13,6 +13,7 @@
 use super::batches::complete_batch_if_done;
 use super::status::TaskStatus;
 use crate::RunState;
+use crate::prepared::prepared;
 use crate::schema::ai_tasks;
 use crate::{Result, StorageError};
 use chrono::{DateTime, Utc};
@@ -87,6 +88,43 @@ fn worker_lost(lost: i32, max_lost: u32) -> String {
     )
 }
 
+/// The claim itself: a pending task, or a processing one whose lease ran out (its holder
+/// died: a lost worker) or that has none. SET reads the row as it was: a takeover is a
+/// processing row with a holder. Two claims at once meet on the row lock; the second
+/// re-reads the row, finds the first one's live lease and matches nothing. `$6`, when not
+/// null, leaves alone a task that this claim would find past the lost-worker limit.
+const CLAIM: &str = "UPDATE ai_tasks t SET status = $2, attempts = t.attempts + 1,
+        started_at = COALESCE(t.started_at, now()),
+        lease_owner = $4, lease_expires_at = now() + make_interval(secs => $5),
+        lost_workers = t.lost_workers + (t.status = $2 AND t.lease_owner IS NOT NULL)::int
+   FROM ai_batches b
+  WHERE t.id = $1 AND b.id = t.batch_id
+    AND (t.status = $3
+         OR (t.status = $2 AND (t.lease_owner IS NULL OR t.lease_expires_at < now())))
+    AND ($6::int4 IS NULL OR t.lost_workers + (t.status = $2 AND t.lease_owner IS NOT NULL)::int <= $6)
+ RETURNING t.id, t.batch_id, t.target_type, t.target_id, t.kind, t.attempts, b.force, t.lost_workers";
+
+async fn claim_row(
+    conn: &mut AsyncPgConnection,
+    id: Uuid,
+    holder: &str,
+    lease: Duration,
+    within: Option<i32>,
+) -> Result<Option<ClaimedRow>> {
+    Ok(prepared(
+        diesel::sql_query(CLAIM)
+            .bind::<SqlUuid, _>(id)
+            .bind::<Text, _>(TaskStatus::Processing)
+            .bind::<Text, _>(TaskStatus::Pending)
+            .bind::<Text, _>(holder)
+            .bind::<Double, _>(lease.as_secs_f64())
+            .bind::<Nullable<Integer>, _>(within),
+    )
+    .get_result(conn)
+    .await
+    .optional()?)
+}
+
 /// Takes a lease of `lease` on the task for `holder` (one token per
 /// delivery) and counts the attempt: a pending task, or a processing one
 /// whose lease ran out (its holder died: a lost worker) or that has none.
@@ -99,42 +137,26 @@ pub async fn claim_task(
     lease: Duration,
     max_lost: u32,
 ) -> Result<TaskClaim> {
-    // In one transaction, so the claim that gives up commits with its ending.
-    let claimed = conn
-        .transaction::<_, StorageError, _>(async |conn| {
-            // SET reads the row as it was: a takeover is a processing row with
-            // a holder. Two claims at once meet on the row lock; the second
-            // re-reads the row, finds the first one's live lease and matches
-            // nothing.
-            let row: Option<ClaimedRow> = diesel::sql_query(
-                "UPDATE ai_tasks t SET status = $2, attempts = t.attempts + 1,
-                        started_at = COALESCE(t.started_at, now()),
-                        lease_owner = $4, lease_expires_at = now() + make_interval(secs => $5),
-                        lost_workers = t.lost_workers + (t.status = $2 AND t.lease_owner IS NOT NULL)::int
-                   FROM ai_batches b
-                  WHERE t.id = $1 AND b.id = t.batch_id
-                    AND (t.status = $3
-                         OR (t.status = $2 AND (t.lease_owner IS NULL OR t.lease_expires_at < now())))
-                 RETURNING t.id, t.batch_id, t.target_type, t.target_id, t.kind, t.attempts, b.force,
-                           t.lost_workers",
-            )
-            .bind::<SqlUuid, _>(id)
-            .bind::<Text, _>(TaskStatus::Processing)
-            .bind::<Text, _>(TaskStatus::Pending)
-            .bind::<Text, _>(holder)
-            .bind::<Double, _>(lease.as_secs_f64())
-            .get_result(conn)
-            .await
-            .optional()?;
-            if let Some(r) = &row
-                && i64::from(r.lost_workers) > i64::from(max_lost)
-            {
-                let words = worker_lost(r.lost_workers, max_lost);
-                end(conn, id, Some(holder), TaskStatus::Failed, &words).await?;
-            }
-            Ok(row)
-        })
-        .await?;
+    // Nearly every claim succeeds within the limit: one statement, its own transaction.
+    let within = i32::try_from(max_lost).unwrap_or(i32::MAX);
+    let claimed = match claim_row(conn, id, holder, lease, Some(within)).await? {
+        Some(row) => Some(row),
+        // Not claimable (final, leased, missing), or only past the limit: in one
+        // transaction, so the claim that gives up commits with its ending.
+        None => {
+            conn.transaction::<_, StorageError, _>(async |conn| {
+                let row = claim_row(conn, id, holder, lease, None).await?;
+                if let Some(r) = &row
+                    && i64::from(r.lost_workers) > i64::from(max_lost)
+                {
+                    let words = worker_lost(r.lost_workers, max_lost);
+                    end(conn, id, Some(holder), TaskStatus::Failed, &words).await?;
+                }
+                Ok(row)
+            })
+            .await?
+        }
+    };
     let Some(row) = claimed else {
         let found: Option<(TaskStatus, Uuid, Option<DateTime<Utc>>)> = ai_tasks::table
             .find(id)
@@ -186,20 +208,27 @@ pub async fn claim_task(
     }))
 }
 
+#[derive(QueryableByName)]
+struct RunStateRow {
+    #[diesel(sql_type = Text)]
+    status: TaskStatus,
+    #[diesel(sql_type = Bool)]
+    live: bool,
+}
+
 /// A cheap look at whether a task can be claimed, without claiming it.
 pub async fn task_run_state(conn: &mut AsyncPgConnection, id: Uuid) -> Result<Option<RunState>> {
-    let row: Option<(TaskStatus, bool)> = ai_tasks::table
-        .find(id)
-        .select((
-            ai_tasks::status,
-            diesel::dsl::sql::<Bool>(
-                "COALESCE(lease_owner IS NOT NULL AND lease_expires_at > clock_timestamp(), false)",
-            ),
-        ))
-        .first(conn)
-        .await
-        .optional()?;
-    Ok(row.map(|(status, live)| {
+    let row: Option<RunStateRow> = prepared(
+        diesel::sql_query(
+            "SELECT status, COALESCE(lease_owner IS NOT NULL AND lease_expires_at > clock_timestamp(), false) AS live
+               FROM ai_tasks WHERE id = $1",
+        )
+        .bind::<SqlUuid, _>(id),
+    )
+    .get_result(conn)
+    .await
+    .optional()?;
+    Ok(row.map(|RunStateRow { status, live }| {
         if !status.is_open() {
             RunState::Final
         } else if live && status == TaskStatus::Processing {
@@ -229,18 +258,20 @@ async fn end(
     words: &str,
 ) -> Result<Option<Uuid>> {
     let (reason, error) = reason_or_error(status, words);
-    let batch: Option<BatchOf> = diesel::sql_query(
-        "UPDATE ai_tasks SET status = $2, reason = COALESCE($3, reason), last_error = $4, completed_at = now(),
-                lease_owner = NULL, lease_expires_at = NULL
-          WHERE id = $1 AND status = ANY($5) AND ($6::text IS NULL OR lease_owner = $6)
-         RETURNING batch_id",
+    let batch: Option<BatchOf> = prepared(
+        diesel::sql_query(
+            "UPDATE ai_tasks SET status = $2, reason = COALESCE($3, reason), last_error = $4, completed_at = now(),
+                    lease_owner = NULL, lease_expires_at = NULL
+              WHERE id = $1 AND status = ANY($5) AND ($6::text IS NULL OR lease_owner = $6)
+             RETURNING batch_id",
+        )
+        .bind::<SqlUuid, _>(id)
+        .bind::<Text, _>(status)
+        .bind::<Nullable<Text>, _>(reason)
+        .bind::<Nullable<Text>, _>(error)
+        .bind::<Array<Text>, _>(&TaskStatus::OPEN[..])
+        .bind::<Nullable<Text>, _>(holder),
     )
-    .bind::<SqlUuid, _>(id)
-    .bind::<Text, _>(status)
-    .bind::<Nullable<Text>, _>(reason)
-    .bind::<Nullable<Text>, _>(error)
-    .bind::<Array<Text>, _>(&TaskStatus::OPEN[..])
-    .bind::<Nullable<Text>, _>(holder)
     .get_result(conn)
     .await
     .optional()?;
