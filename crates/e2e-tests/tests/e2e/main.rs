@@ -6,7 +6,6 @@ mod abuse;
 mod abuse_api;
 mod ai;
 mod ai_duplicates;
-mod ai_round_trips;
 mod cancel;
 mod cli;
 mod dashboard;
