@@ -347,7 +347,7 @@ async fn merge(
         let c = merged.counts();
         out.counts.created += c.created;
         out.counts.updated += c.updated;
-        let new_pages = entities::link_pages(conn).await?;
+        let new_pages = entities::link_pages(conn, &rows).await?;
         if !pages {
             continue;
         }

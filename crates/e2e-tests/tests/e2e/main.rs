@@ -19,6 +19,7 @@ mod french;
 mod hostile;
 mod ops;
 mod outbox;
+mod plans;
 mod pg_connections;
 mod pgbouncer;
 mod rate_limits;

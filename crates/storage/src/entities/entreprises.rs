@@ -2,8 +2,11 @@
 
 use super::{Ids, Merged};
 use crate::Result;
+use diesel::pg::Pg;
+use diesel::query_builder::{BoxedSqlQuery, SqlQuery};
 use diesel::sql_types::{Array, BigInt, Bool, Nullable, Text};
 use diesel_async::{AsyncPgConnection, RunQueryDsl, SimpleAsyncConnection};
+use std::sync::LazyLock;
 
 /// One entreprise as the import worker hands it over: already parsed and
 /// normalised, `None` for "leave the stored value alone".
@@ -27,34 +30,37 @@ pub struct EntrepriseRow {
     pub is_active: Option<bool>,
 }
 
-/// The staging table is never analysed, so the planner guesses its size and,
-/// against a large `entreprises`, picks a hash or merge join that reads the
-/// whole table (O(table) per batch) and, from the inflated estimate, JIT
-/// compilation (1.4 s per batch measured, docs/benchmarks.md). Every
-/// statement below looks rows up by key: index nested loops keep a batch
-/// O(batch · log table). `SET LOCAL` ends with the batch's transaction.
-///
-/// No key on the staging table: every statement reads it from end to end,
-/// the caller hands over unique sirens, and the merge's `ON CONFLICT` would
-/// refuse a siren twice anyway; an index there only cost its upkeep. Rows
-/// never outlive the transaction (`ON COMMIT DELETE ROWS`); the `DELETE`
-/// covers a second merge in the same one, and unlike `TRUNCATE` it does not
-/// swap the table's file (catalog writes) every batch.
-const STAGING: &str = "
-CREATE TEMP TABLE IF NOT EXISTS staging_entreprises (
-    siren text, siret text, nom text, nom_commercial text, adresse text, code_postal text,
-    ville_nom text, ville_slug text, naf_code text, naf_libelle text, telephone text, email_contact text,
-    site_web text, is_active boolean
-) ON COMMIT DELETE ROWS;
-DELETE FROM staging_entreprises;
+/// The batch's rows reach the statements as one array per column, unnested
+/// in the statement itself: no staging table to fill, empty and truncate at
+/// every commit (that fill was ~8 ms of every 5,000-row batch,
+/// docs/benchmarks.md). An unnamed statement is planned with its arrays'
+/// actual lengths, but the planner still knows nothing of their values, so
+/// against a large `entreprises` it may pick a hash or merge join that reads
+/// the whole table (O(table) per batch) and, from an inflated estimate, JIT
+/// compilation (1.4 s per batch measured once). Every statement below looks
+/// rows up by key: index nested loops keep a batch O(batch · log table).
+/// Sequential scans are off too: a batch planned while `entreprises` is
+/// empty (a new directory's first batch) otherwise scans the table once per
+/// row, and when concurrent imports fill it during that statement the scans
+/// grow with them (4 concurrent first imports: 43 s instead of 6,
+/// docs/benchmarks.md). `SET LOCAL` ends with the batch's transaction.
+const SETTINGS: &str = "
 SET LOCAL jit = off;
 SET LOCAL enable_hashjoin = off;
-SET LOCAL enable_mergejoin = off;";
+SET LOCAL enable_mergejoin = off;
+SET LOCAL enable_seqscan = off;";
 
-const FILL: &str = "
-INSERT INTO staging_entreprises
-SELECT * FROM UNNEST($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[],
-                     $8::text[], $9::text[], $10::text[], $11::text[], $12::text[], $13::text[], $14::boolean[])";
+/// The batch's rows, as the statements below bind them ($1 … $14).
+const ROWS: &str = "UNNEST($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[],
+                     $8::text[], $9::text[], $10::text[], $11::text[], $12::text[], $13::text[], $14::boolean[])
+    AS s(siren, siret, nom, nom_commercial, adresse, code_postal, ville_nom, ville_slug, naf_code, naf_libelle,
+         telephone, email_contact, site_web, is_active)";
+
+/// The columns page linking needs, bound by [`link_pages`] ($1 … $4).
+const LINK_ROWS: &str = "UNNEST($1::text[], $2::text[], $3::text[], $4::text[]) AS s(siren, naf_code, code_postal, ville_slug)";
+
+static MERGE_SQL: LazyLock<String> = LazyLock::new(|| MERGE.replace("{ROWS}", ROWS));
+static LINK_SQL: LazyLock<String> = LazyLock::new(|| LINK_PAGES.replace("{ROWS}", LINK_ROWS));
 
 /// One statement per batch. `cmp` looks each staged row up once through the
 /// `siren` index (the cast makes the `char(9)` index usable: comparing as
@@ -84,7 +90,7 @@ WITH cmp AS MATERIALIZED (
                 COALESCE(s.naf_libelle, e.naf_libelle), COALESCE(s.telephone, e.telephone),
                 COALESCE(s.email_contact, e.email_contact), COALESCE(s.site_web, e.site_web),
                 COALESCE(s.is_active, e.is_active)) AS same
-    FROM staging_entreprises s
+    FROM {ROWS}
     LEFT JOIN entreprises e ON e.siren = s.siren::char(9)
 ), up AS (
     INSERT INTO entreprises AS e (siren, siret, nom, nom_commercial, adresse, code_postal, ville_nom, naf_code,
@@ -125,7 +131,7 @@ const LINK_PAGES: &str = "
 WITH ins AS (
     INSERT INTO prolocalisations (entreprise_id, sous_categorie_id, ville_id)
     SELECT e.id, nsc.sous_categorie_id, v.id
-    FROM staging_entreprises s
+    FROM {ROWS}
     JOIN entreprises e ON e.siren = s.siren::char(9)
     JOIN naf_sous_categories nsc ON nsc.naf_code = e.naf_code
     JOIN LATERAL (
@@ -162,26 +168,10 @@ pub async fn merge_entreprises(conn: &mut AsyncPgConnection, rows: &[EntrepriseR
     if rows.is_empty() {
         return Ok(Merged::default());
     }
-    conn.batch_execute(STAGING).await?;
-    let col = |f: fn(&EntrepriseRow) -> Option<String>| rows.iter().map(f).collect::<Vec<_>>();
-    diesel::sql_query(FILL)
-        .bind::<Array<Text>, _>(rows.iter().map(|r| r.siren.clone()).collect::<Vec<_>>())
-        .bind::<Array<Nullable<Text>>, _>(col(|r| r.siret.clone()))
-        .bind::<Array<Text>, _>(rows.iter().map(|r| r.nom.clone()).collect::<Vec<_>>())
-        .bind::<Array<Nullable<Text>>, _>(col(|r| r.nom_commercial.clone()))
-        .bind::<Array<Nullable<Text>>, _>(col(|r| r.adresse.clone()))
-        .bind::<Array<Nullable<Text>>, _>(col(|r| r.code_postal.clone()))
-        .bind::<Array<Nullable<Text>>, _>(col(|r| r.ville_nom.clone()))
-        .bind::<Array<Nullable<Text>>, _>(col(|r| r.ville_slug.clone()))
-        .bind::<Array<Nullable<Text>>, _>(col(|r| r.naf_code.clone()))
-        .bind::<Array<Nullable<Text>>, _>(col(|r| r.naf_libelle.clone()))
-        .bind::<Array<Nullable<Text>>, _>(col(|r| r.telephone.clone()))
-        .bind::<Array<Nullable<Text>>, _>(col(|r| r.email_contact.clone()))
-        .bind::<Array<Nullable<Text>>, _>(col(|r| r.site_web.clone()))
-        .bind::<Array<Nullable<Bool>>, _>(rows.iter().map(|r| r.is_active).collect::<Vec<_>>())
-        .execute(conn)
+    conn.batch_execute(SETTINGS).await?;
+    let merged = with_rows(MERGE_SQL.as_str(), rows)
+        .get_result::<Written>(conn)
         .await?;
-    let merged = diesel::sql_query(MERGE).get_result::<Written>(conn).await?;
     // Classified here rather than by a join in SQL: with hash and merge
     // joins off, a join of the two CTEs would be a quadratic nested loop.
     let existing: std::collections::HashSet<i64> = merged.existing.into_iter().collect();
@@ -189,10 +179,86 @@ pub async fn merge_entreprises(conn: &mut AsyncPgConnection, rows: &[EntrepriseR
     Ok(Merged { created, updated })
 }
 
-/// Links the entreprises of the last [`merge_entreprises`] call (same
-/// transaction) to their pages; returns the pages created.
-pub async fn link_pages(conn: &mut AsyncPgConnection) -> Result<Vec<i64>> {
-    Ok(diesel::sql_query(LINK_PAGES).get_result::<Ids>(conn).await?.ids)
+/// `sql` with the rows bound as [`ROWS`] expects them, one array per
+/// column, borrowed: encoded straight from the rows.
+fn with_rows<'a>(sql: &str, rows: &'a [EntrepriseRow]) -> BoxedSqlQuery<'a, Pg, SqlQuery> {
+    let col = |f: fn(&EntrepriseRow) -> Option<&str>| rows.iter().map(f).collect::<Vec<_>>();
+    diesel::sql_query(sql)
+        .into_boxed::<Pg>()
+        .bind::<Array<Text>, _>(rows.iter().map(|r| r.siren.as_str()).collect::<Vec<_>>())
+        .bind::<Array<Nullable<Text>>, _>(col(|r| r.siret.as_deref()))
+        .bind::<Array<Text>, _>(rows.iter().map(|r| r.nom.as_str()).collect::<Vec<_>>())
+        .bind::<Array<Nullable<Text>>, _>(col(|r| r.nom_commercial.as_deref()))
+        .bind::<Array<Nullable<Text>>, _>(col(|r| r.adresse.as_deref()))
+        .bind::<Array<Nullable<Text>>, _>(col(|r| r.code_postal.as_deref()))
+        .bind::<Array<Nullable<Text>>, _>(col(|r| r.ville_nom.as_deref()))
+        .bind::<Array<Nullable<Text>>, _>(col(|r| r.ville_slug.as_deref()))
+        .bind::<Array<Nullable<Text>>, _>(col(|r| r.naf_code.as_deref()))
+        .bind::<Array<Nullable<Text>>, _>(col(|r| r.naf_libelle.as_deref()))
+        .bind::<Array<Nullable<Text>>, _>(col(|r| r.telephone.as_deref()))
+        .bind::<Array<Nullable<Text>>, _>(col(|r| r.email_contact.as_deref()))
+        .bind::<Array<Nullable<Text>>, _>(col(|r| r.site_web.as_deref()))
+        .bind::<Array<Nullable<Bool>>, _>(rows.iter().map(|r| r.is_active).collect::<Vec<_>>())
+}
+
+/// The plan of the merge of these rows (`EXPLAIN`, one line per element),
+/// under the batch's settings, in a transaction rolled back at once:
+/// nothing is written. It is how an operator checks why a batch is slow,
+/// and how the tests check that a batch looks each staged row up through
+/// the `siren` index whatever the table's statistics say
+/// (`crates/e2e-tests/tests/e2e/plans.rs`).
+pub async fn merge_plan(conn: &mut AsyncPgConnection, rows: &[EntrepriseRow]) -> Result<Vec<String>> {
+    use diesel_async::AsyncConnection;
+    #[derive(diesel::QueryableByName)]
+    struct Line {
+        #[diesel(sql_type = Text, column_name = "QUERY PLAN")]
+        line: String,
+    }
+    /// Ends the transaction either way; the plan leaves as the "error".
+    enum Unwind {
+        Plan(Vec<String>),
+        Failed(crate::StorageError),
+    }
+    impl From<diesel::result::Error> for Unwind {
+        fn from(e: diesel::result::Error) -> Self {
+            Unwind::Failed(e.into())
+        }
+    }
+    impl From<crate::StorageError> for Unwind {
+        fn from(e: crate::StorageError) -> Self {
+            Unwind::Failed(e)
+        }
+    }
+    let unwound = conn
+        .transaction::<(), Unwind, _>(async |conn| {
+            conn.batch_execute(SETTINGS).await?;
+            let explain = format!("EXPLAIN (COSTS OFF) {}", MERGE_SQL.as_str());
+            let lines = with_rows(&explain, rows).load::<Line>(conn).await?;
+            Err(Unwind::Plan(lines.into_iter().map(|l| l.line).collect()))
+        })
+        .await;
+    match unwound {
+        Err(Unwind::Plan(lines)) => Ok(lines),
+        Err(Unwind::Failed(e)) => Err(e),
+        Ok(()) => Ok(Vec::new()),
+    }
+}
+
+/// Links the entreprises of a [`merge_entreprises`] call (same rows, same
+/// transaction, after it) to their pages; returns the pages created.
+pub async fn link_pages(conn: &mut AsyncPgConnection, rows: &[EntrepriseRow]) -> Result<Vec<i64>> {
+    if rows.is_empty() {
+        return Ok(Vec::new());
+    }
+    let col = |f: fn(&EntrepriseRow) -> Option<&str>| rows.iter().map(f).collect::<Vec<_>>();
+    Ok(diesel::sql_query(LINK_SQL.as_str())
+        .bind::<Array<Text>, _>(rows.iter().map(|r| r.siren.as_str()).collect::<Vec<_>>())
+        .bind::<Array<Nullable<Text>>, _>(col(|r| r.naf_code.as_deref()))
+        .bind::<Array<Nullable<Text>>, _>(col(|r| r.code_postal.as_deref()))
+        .bind::<Array<Nullable<Text>>, _>(col(|r| r.ville_slug.as_deref()))
+        .get_result::<Ids>(conn)
+        .await?
+        .ids)
 }
 
 /// Every page of these entreprises (the pages an import's AI hand-over covers).

@@ -17,7 +17,7 @@ mod entreprises;
 mod villes;
 
 pub use categories::{CategorieRow, ParentCache, SousCategorieRow, merge_categories, merge_sous_categories};
-pub use entreprises::{EntrepriseRow, link_pages, merge_entreprises, pages_of};
+pub use entreprises::{EntrepriseRow, link_pages, merge_entreprises, merge_plan, pages_of};
 pub use villes::{VilleRow, merge_villes};
 
 /// How many rows of a batch were created and updated; the rest are unchanged.
