@@ -118,6 +118,11 @@ fn is_invisible(c: char) -> bool {
 /// 15 significant digits and often fewer (`1.23457E+13`), so those zeros may
 /// stand for digits that were lost.
 pub fn excel_digits(raw: &str) -> Option<Normalized<String>> {
+    // Most cells are plain digits already (every SIREN, SIRET and postal
+    // code of a clean file): nothing to compact, split or pad.
+    if !raw.is_empty() && raw.bytes().all(|b| b.is_ascii_digit()) {
+        return Some(Normalized::new(raw.to_owned(), false));
+    }
     let compact: String = raw
         .chars()
         .filter(|c| !c.is_whitespace() && !is_invisible(*c))
@@ -172,6 +177,13 @@ pub fn excel_digits(raw: &str) -> Option<Normalized<String>> {
         value,
         lossy,
     })
+}
+
+/// Whether [`excel_digits`] could find Excel's scientific notation in `s`
+/// (an exponent after a leading digit): a cheap test that spares the
+/// lossy-notation check on every e-mail, URL and name.
+pub fn may_be_scientific(s: &str) -> bool {
+    s.trim_start().starts_with(|c: char| c.is_ascii_digit()) && s.bytes().any(|b| b == b'e' || b == b'E')
 }
 
 /// Exponents beyond ±30 are no identifier a spreadsheet could hold; refusing
@@ -345,7 +357,13 @@ mod tests {
         for (raw, want) in cases {
             let got = excel_digits(raw).map(|n| (n.value, n.lossy));
             assert_eq!(got, want.map(|(d, l)| (d.to_owned(), l)), "{raw:?}");
+            // The cheap pre-check never hides a lossy value.
+            if want.is_some_and(|(_, lossy)| lossy) {
+                assert!(may_be_scientific(raw), "{raw:?}");
+            }
         }
+        assert!(!may_be_scientific("contact@exemple.fr"));
+        assert!(!may_be_scientific("12345678901234"));
         assert!(!excel_digits("123").unwrap().altered);
         assert!(excel_digits("123.0").unwrap().altered);
     }

@@ -3,6 +3,13 @@
 use foxflow_config::{Config, LogFormat, Process};
 use foxflow_process::Shutdown;
 
+/// An import allocates and frees a few strings per cell on two threads at
+/// once; with glibc's allocator that was about a quarter of the worker's CPU
+/// (docs/benchmarks.md). Only this process: the sandboxed reader keeps the
+/// system allocator under its address-space limit.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let config = Config::from_env(Process::ImportWorker)?;

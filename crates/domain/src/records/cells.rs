@@ -5,7 +5,7 @@
 use super::columns::ColumnMap;
 use super::types::{ReferenceData, RowError};
 use crate::headers::Field;
-use crate::normalize::{clean_multiline, clean_text, excel_digits, parse_bool};
+use crate::normalize::{clean_multiline, clean_text, excel_digits, may_be_scientific, parse_bool};
 use crate::text;
 use crate::text::Text;
 use crate::values::{NafCode, Slug, ValueError, codes};
@@ -153,7 +153,7 @@ impl<'a> RowParser<'a> {
         match parse(&cleaned) {
             Ok(v) => {
                 self.normalized += u32::from(v.as_ref() != raw);
-                if excel_digits(&cleaned).is_some_and(|n| n.lossy) {
+                if may_be_scientific(&cleaned) && excel_digits(&cleaned).is_some_and(|n| n.lossy) {
                     self.warn(
                         field,
                         codes::EXCEL_PRECISION,
