@@ -393,9 +393,18 @@ def main():
             # stopped meanwhile: the acknowledgement path is measured, not its
             # competition for these cores with the imports it queues
             # (separate hosts in production).
+            # Each run starts from a checkpoint, and the one-client runs
+            # from tables emptied of the 32-client runs' gigabytes: their
+            # tail is then the upload's, not the flushing of earlier writes.
             stop(worker)
+            psql("foxflow_bench", "CHECKPOINT")
             results["upload_ref"] = upload_reference(mb1.read_bytes())
+            psql("foxflow_bench", "CHECKPOINT")
             results["upload"] = upload_latency(token, mb1)
+            psql("foxflow_bench", "TRUNCATE import_jobs, stored_files, file_chunks, outbox CASCADE")
+            psql("foxflow_bench", "CHECKPOINT")
+            results["upload_ref_one"] = upload_reference(mb1.read_bytes(), clients=1)
+            psql("foxflow_bench", "CHECKPOINT")
             results["upload_one"] = upload_latency(token, mb1, clients=1)
             results["load"].append(os.getloadavg()[0])
             # Those jobs are not imported: the next runs start from an idle worker.
@@ -477,7 +486,7 @@ def report(r):
         ref, up, one = r["upload_ref"], r["upload"], r["upload_one"]
         lines += [
             f"| uploads of 1 MB, 32 clients (wrk, {up['n']} uploads) | {up['rate']:.0f} uploads/s (p50 {up['p50'] * 1000:.0f} ms, p99 {up['p99'] * 1000:.0f} ms) | PostgreSQL, 32 connections committing 1 MB `bytea` rows: {ref['rate']:.0f}/s (p50 {ref['p50'] * 1000:.0f} ms, p99 {ref['p99'] * 1000:.0f} ms) | {up['rate'] / ref['rate']:.2f} (target ≥ 0.8) |",
-            f"| upload ack, 1 MB, one client ({one['n']} uploads) | p50 {one['p50'] * 1000:.1f} ms, p90 {one['p90'] * 1000:.1f} ms, p99 {one['p99'] * 1000:.1f} ms | p99 ≤ 25 ms | {'met' if one['p99'] <= 0.025 else 'missed'} |",
+            f"| upload ack, 1 MB, one client ({one['n']} uploads, {one['rate']:.0f}/s) | p50 {one['p50'] * 1000:.1f} ms, p90 {one['p90'] * 1000:.1f} ms, p99 {one['p99'] * 1000:.1f} ms | p99 ≤ 25 ms; PostgreSQL, one connection committing 1 MB rows: p50 {r['upload_ref_one']['p50'] * 1000:.1f} ms, p99 {r['upload_ref_one']['p99'] * 1000:.1f} ms ({r['upload_ref_one']['rate']:.0f}/s) | {'met' if one['p99'] <= 0.025 else 'missed'} |",
         ]
     if "memory" in r:
         rss_mb = r["memory"]["peak_kb"] / 1024
