@@ -1,6 +1,8 @@
 //! Set-based writes of imported entities.
 //!
-//! A batch is staged in a temporary table with one UNNEST per column, then
+//! A batch is bound as one array per column and UNNESTed: into a temporary
+//! table for catégories, sous-catégories and villes, straight into the merge
+//! for entreprises, the large one (`entreprises.rs` says why). Then it is
 //! merged in two statements: an `INSERT … ON CONFLICT DO NOTHING` that
 //! creates the new keys, and an `UPDATE … WHERE (stored) IS DISTINCT FROM
 //! (merged)` that touches only rows whose values change. The database counts
