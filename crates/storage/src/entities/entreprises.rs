@@ -57,7 +57,8 @@ const ROWS: &str = "UNNEST($1::text[], $2::text[], $3::text[], $4::text[], $5::t
          telephone, email_contact, site_web, is_active)";
 
 /// The columns page linking needs, bound by [`link_pages`] ($1 … $4).
-const LINK_ROWS: &str = "UNNEST($1::text[], $2::text[], $3::text[], $4::text[]) AS s(siren, naf_code, code_postal, ville_slug)";
+const LINK_ROWS: &str =
+    "UNNEST($1::text[], $2::text[], $3::text[], $4::text[]) AS s(siren, naf_code, code_postal, ville_slug)";
 
 static MERGE_SQL: LazyLock<String> = LazyLock::new(|| MERGE.replace("{ROWS}", ROWS));
 static LINK_SQL: LazyLock<String> = LazyLock::new(|| LINK_PAGES.replace("{ROWS}", LINK_ROWS));
