@@ -401,6 +401,14 @@ def main():
             results["upload_ref"] = upload_reference(mb1.read_bytes())
             psql("foxflow_bench", "CHECKPOINT")
             results["upload"] = upload_latency(token, mb1)
+            # wrk stops with uploads in flight: let the API finish them
+            # before their files are emptied under them.
+            for _ in range(300):
+                busy = psql("foxflow_bench", "SELECT count(*) FROM pg_stat_activity WHERE application_name = "
+                            "'api-gateway' AND state IN ('active', 'idle in transaction')")
+                if busy.strip() == "0":
+                    break
+                time.sleep(0.1)
             psql("foxflow_bench", "TRUNCATE import_jobs, stored_files, file_chunks, outbox CASCADE")
             psql("foxflow_bench", "CHECKPOINT")
             results["upload_ref_one"] = upload_reference(mb1.read_bytes(), clients=1)
