@@ -256,10 +256,21 @@ def wanted(part):
     return not ONLY or part in ONLY
 
 
+# Every process the run starts, stopped at its end whatever happens (a
+# worker left running would hold its metrics port for the next run).
+SPAWNED = []
+
+
+def spawn(binary, env):
+    p = subprocess.Popen([str(BIN / binary)], env=env)
+    SPAWNED.append(p)
+    return p
+
+
 def start_worker(db="foxflow_bench", metrics=None, **extra):
     if metrics:
         extra["METRICS_ADDR"] = metrics
-    p = subprocess.Popen([str(BIN / "import-worker")], env=env_for(db, **extra))
+    p = spawn("import-worker", env_for(db, **extra))
     if metrics:
         wait_ready(metrics, "import-worker")
         if p.poll() is not None:  # another process answered on that address
@@ -313,9 +324,8 @@ def main():
         psql("postgres", f"DROP DATABASE IF EXISTS {db} WITH (FORCE)")
         sh(str(BIN / "foxctl"), "migrate", env=env_for(db))
     token = sh(str(BIN / "foxctl"), "token", "create", "--name", "bench", "--role", "admin", env=env_for("foxflow_bench")).strip()
-    api = subprocess.Popen([str(BIN / "api-gateway")], env=env_for("foxflow_bench"))
+    api = spawn("api-gateway", env_for("foxflow_bench"))
     worker = start_worker()
-    ai = None
     results = {"load": [os.getloadavg()[0]], "partial": bool(ONLY)}
 
     def empty():
@@ -443,8 +453,7 @@ def main():
             _, job = import_file(token, ROOT / "docs" / "samples" / "villes_france.csv", "villes")
             assert job["status"] == "success", job
             stop(worker)
-            worker = None
-            ai = subprocess.Popen([str(BIN / "ai-worker")], env=env_for(
+            ai = spawn("ai-worker", env_for(
                 "foxflow_bench", METRICS_ADDR=AI_METRICS, AI_PROVIDER="template", WORKER_PREFETCH=AI_PREFETCH))
             wait_ready(AI_METRICS, "ai-worker")
             results["ai"] = []
@@ -454,13 +463,10 @@ def main():
                 results["ai"].append(run)
                 results["load"].append(os.getloadavg()[0])
     finally:
-        for p in (api, worker, ai):
-            if p is None:
-                continue
+        running = [p for p in SPAWNED if p.poll() is None]
+        for p in running:
             p.terminate()
-        for p in (api, worker, ai):
-            if p is None:
-                continue
+        for p in running:
             try:
                 p.wait(timeout=30)
             except Exception:
