@@ -473,8 +473,11 @@ def main():
                 p.kill()
         for db in ("foxflow_bench", "foxflow_bench_ref"):
             psql("postgres", f"DROP DATABASE IF EXISTS {db} WITH (FORCE)")
-        for q in ("imports", "imports.retry", "imports.dead", "ai_generation", "ai_generation.retry", "ai_generation.dead"):
-            subprocess.run(["rabbitmqctl", "delete_queue", f"{NS}.{q}"], capture_output=True)
+        # Every queue of the run's namespace (the dead-letter recorders' too).
+        listed = subprocess.run(["rabbitmqctl", "-q", "list_queues", "name"], capture_output=True, text=True).stdout
+        for q in listed.split():
+            if q.startswith(f"{NS}."):
+                subprocess.run(["rabbitmqctl", "delete_queue", q], capture_output=True, stdin=subprocess.DEVNULL)
     report(results)
 
 
