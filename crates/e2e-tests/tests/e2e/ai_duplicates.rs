@@ -298,6 +298,20 @@ async fn copies_of_a_task_being_generated_never_call_the_provider_twice() {
     assert_eq!(parked, 0, "nothing parked");
 }
 
+/// A batch of meta-descriptions for these pages, created in storage (no
+/// API, so no relay: its messages go out only when a test sends them).
+async fn meta_description_batch(conn: &mut foxflow_storage::AsyncPgConnection, ids: &[i64]) -> Uuid {
+    let new = NewBatch {
+        target: TargetType::Prolocalisation,
+        kinds: vec![TextKind::MetaDescription],
+        force: false,
+        import_id: None,
+        owner_id: None,
+        selection: json!({ "ids": ids }),
+    };
+    ai::create_batch(conn, &new, ids, None).await.unwrap().id
+}
+
 /// A task whose worker died: `processing`, under a lease that has expired.
 /// `lost` workers died holding it before.
 async fn left_by_a_dead_worker(app: &TestApp, task: Uuid, lost: i32) {
@@ -324,22 +338,8 @@ async fn a_task_whose_worker_died_is_taken_over_or_failed_as_worker_lost() {
     let ids = seed(&app, &["Alpha Plomberie", "Beta Chauffage"]).await;
     let pool = foxflow_storage::build_pool(&app.database_url, 1, "test").unwrap();
     let mut conn = foxflow_storage::pool::conn(&pool).await.unwrap();
-    let batch = ai::create_batch(
-        &mut conn,
-        &NewBatch {
-            target: TargetType::Prolocalisation,
-            kinds: vec![TextKind::MetaDescription],
-            force: false,
-            import_id: None,
-            owner_id: None,
-            selection: json!({"ids": ids}),
-        },
-        &ids,
-        None,
-    )
-    .await
-    .unwrap();
-    let batch = batch.id.to_string();
+    let batch = meta_description_batch(&mut conn, &ids).await;
+    let batch = batch.to_string();
     let tasks = app
         .pg()
         .await
@@ -424,24 +424,10 @@ async fn a_claim_is_a_lease_one_holder_at_a_time() {
     let ids = seed(&app, &["Alpha Plomberie"]).await;
     let pool = foxflow_storage::build_pool(&app.database_url, 1, "test").unwrap();
     let mut conn = foxflow_storage::pool::conn(&pool).await.unwrap();
-    let batch = ai::create_batch(
-        &mut conn,
-        &NewBatch {
-            target: TargetType::Prolocalisation,
-            kinds: vec![TextKind::MetaDescription],
-            force: false,
-            import_id: None,
-            owner_id: None,
-            selection: json!({}),
-        },
-        &ids,
-        None,
-    )
-    .await
-    .unwrap();
+    let batch = meta_description_batch(&mut conn, &ids).await;
     let db = app.pg().await;
     let task: Uuid = db
-        .query_one("SELECT id FROM ai_tasks WHERE batch_id = $1", &[&batch.id])
+        .query_one("SELECT id FROM ai_tasks WHERE batch_id = $1", &[&batch])
         .await
         .unwrap()
         .get(0);
@@ -544,28 +530,14 @@ async fn a_store_writes_once_and_nothing_for_a_vanished_target() {
     let ids = seed(&app, &["Alpha Plomberie", "Beta Plomberie"]).await;
     let pool = foxflow_storage::build_pool(&app.database_url, 1, "test").unwrap();
     let mut conn = foxflow_storage::pool::conn(&pool).await.unwrap();
-    let batch = ai::create_batch(
-        &mut conn,
-        &NewBatch {
-            target: TargetType::Prolocalisation,
-            kinds: vec![TextKind::MetaDescription],
-            force: false,
-            import_id: None,
-            owner_id: None,
-            selection: json!({}),
-        },
-        &ids,
-        None,
-    )
-    .await
-    .unwrap();
+    let batch = meta_description_batch(&mut conn, &ids).await;
     let db = app.pg().await;
     let mut tasks = Vec::new();
     for page in &ids {
         let id: Uuid = db
             .query_one(
                 "SELECT id FROM ai_tasks WHERE batch_id = $1 AND target_id = $2",
-                &[&batch.id, page],
+                &[&batch, page],
             )
             .await
             .unwrap()
@@ -597,7 +569,7 @@ async fn a_store_writes_once_and_nothing_for_a_vanished_target() {
                 "SELECT (SELECT meta_description::text FROM prolocalisations WHERE id = $1),
                         (SELECT count(*) FROM ai_generations WHERE target_id = $1),
                         (SELECT status FROM ai_tasks WHERE batch_id = $2 AND target_id = $1)",
-                &[&page, &batch.id],
+                &[&page, &batch],
             )
             .await
             .unwrap();

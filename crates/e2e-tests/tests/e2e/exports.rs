@@ -23,7 +23,8 @@ async fn import(app: &TestApp, name: &str, bytes: Vec<u8>, import_type: &str) ->
     app.wait_final(&id, WAIT).await
 }
 
-async fn count(app: &TestApp, table: &str) -> i64 {
+/// How many rows `table` holds.
+pub(crate) async fn count(app: &TestApp, table: &str) -> i64 {
     app.pg()
         .await
         .query_one(&format!("SELECT count(*) FROM {table}"), &[])

@@ -42,12 +42,5 @@ async fn a_batch_looks_entreprises_up_by_siren_even_when_the_table_is_empty() {
         "the batch scans the whole table:\n{text}"
     );
     // Nothing was written.
-    let count: i64 = app
-        .pg()
-        .await
-        .query_one("SELECT count(*) FROM entreprises", &[])
-        .await
-        .unwrap()
-        .get(0);
-    assert_eq!(count, 0);
+    assert_eq!(crate::exports::count(&app, "entreprises").await, 0);
 }

@@ -111,6 +111,31 @@ fn current_draft(kind: TextKind, faq: Option<serde_json::Value>, text: Option<St
     }
 }
 
+/// A subject's row by `sql`, whose binds are the target's id ($1), the
+/// kind ($2), the target type ($3) and the validation that does not count
+/// as generated ($4); `sql` is one of a bounded set, so it stays prepared.
+async fn subject_row<R>(
+    conn: &mut AsyncPgConnection,
+    sql: String,
+    target: TargetType,
+    id: i64,
+    kind: TextKind,
+) -> Result<Option<R>>
+where
+    R: diesel::QueryableByName<diesel::pg::Pg> + Send + 'static,
+{
+    Ok(prepared(
+        diesel::sql_query(sql)
+            .bind::<BigInt, _>(id)
+            .bind::<Text, _>(kind.as_str())
+            .bind::<Text, _>(target.as_str())
+            .bind::<Text, _>(Validation::Rejected),
+    )
+    .get_result(conn)
+    .await
+    .optional()?)
+}
+
 /// Loads what a provider writes from, and the text in place; `None` when
 /// the target no longer exists.
 pub async fn load_subject(
@@ -141,16 +166,7 @@ pub async fn load_subject(
               WHERE x.id = $1"
         );
         // One text per kind: a bounded set, kept prepared.
-        let row: Option<PageRow> = prepared(
-            diesel::sql_query(sql)
-                .bind::<BigInt, _>(id)
-                .bind::<Text, _>(kind.as_str())
-                .bind::<Text, _>(target.as_str())
-                .bind::<Text, _>(Validation::Rejected),
-        )
-        .get_result(conn)
-        .await
-        .optional()?;
+        let row: Option<PageRow> = subject_row(conn, sql, target, id, kind).await?;
         return Ok(row.map(|r| {
             let current = current_draft(kind, r.current_faq, r.current_text);
             Subject {
@@ -200,16 +216,7 @@ pub async fn load_subject(
         table_of(target)
     );
     // One text per target type and kind: a bounded set, kept prepared.
-    let row: Option<DescribedRow> = prepared(
-        diesel::sql_query(sql)
-            .bind::<BigInt, _>(id)
-            .bind::<Text, _>(kind.as_str())
-            .bind::<Text, _>(target.as_str())
-            .bind::<Text, _>(Validation::Rejected),
-    )
-    .get_result(conn)
-    .await
-    .optional()?;
+    let row: Option<DescribedRow> = subject_row(conn, sql, target, id, kind).await?;
     Ok(row.map(|r| {
         let facts = match target {
             TargetType::Categorie => Facts::Categorie(CategorieFacts {
